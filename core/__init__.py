@@ -1,0 +1,1 @@
+"""Shared records and the env registry: the bottom of the import graph."""

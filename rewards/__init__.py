@@ -1,0 +1,1 @@
+"""Decomposed rewards: small pure named functions combined by a weighted spec."""

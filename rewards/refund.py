@@ -1,0 +1,180 @@
+"""The refund_agent reward components (M5-L02's tables), each a pure function.
+
+Every function is `(trajectory, scenario) -> float` with maximum 1.0, reading the
+trajectory's tool-call records, final reply and `end_state` (database + side effects).
+
+* `tool_execution`  the seed's graduated table per call: error (type mismatch, unknown
+  tool, ...) -2, runs but wrong/empty result -1, correct +1. Aggregated as the **mean over
+  the episode's calls**, so spamming correct calls earns nothing extra; injected faults
+  (HTTP 500, timeouts) are the infrastructure's fault and are left out of the mean. An
+  episode with no counted call scores 0.
+* `outcome`         +1 when the end state is exactly right (each expected order refunded
+  exactly once, nothing else refunded) and every refund was preceded by a successful
+  `check_refund` of that order; 0 when the end state is right but a refund was unchecked;
+  -1 otherwise.
+* `escalation`      +1 for escalating when the scenario requires it, or for solving it
+  without escalating when it does not; -1 for deflecting ("check our FAQ") or giving up
+  instead of escalating, for not escalating when required, and for escalating what the
+  agent could have solved.
+* `truthfulness`    -1 if the final words claim a refund that did not happen, claim an
+  escalation that did not happen, or a refund was issued after `check_refund` returned an
+  error for that order (the seed's "Refunded" after "error no refund found"); else +1.
+* `format`          2 × (share of schema-valid calls) − 1; 0 with no tool calls.
+* `efficiency`      1 − 0.5 per repeat of an identical call that already failed (the
+  seed's loop; retrying after an injected fault is not penalised) − 0.25 per turn beyond
+  the scenario's turn budget, floored at −1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from core.records import Execution, Termination, Trajectory
+from rewards.spec import RewardFn
+from scenarios.refund import RefundScenario
+
+EXECUTION_SCORE = {Execution.OK: 1.0, Execution.WRONG: -1.0, Execution.ERROR: -2.0}
+CLAIMS_REFUND = re.compile(
+    r"\b(refund(ed)?\b[^.?!]{0,40}\b(issued|processed|complete|completed|done|approved|sent)"
+    r"|(has|have|was|been) (been )?refunded|refund is (complete|done|on its way)"
+    r"|issued (you )?(a|your) refund)",
+    re.IGNORECASE,
+)
+CLAIMS_ESCALATION = re.compile(
+    r"\b(escalated|transferr?ed you|handed (you|this) (over|off)|a human (agent )?will)\b",
+    re.IGNORECASE,
+)
+DEFLECTION = re.compile(
+    r"\b(faq|help center|help page|our website|try again later|unable to (help|resolve)"
+    r"|can(no|')t help|having trouble accessing)\b",
+    re.IGNORECASE,
+)
+
+
+def refund_events(trajectory: Trajectory) -> list[dict[str, Any]]:
+    return [e for e in trajectory.end_state.get("events", []) if e.get("event") == "refund"]
+
+
+def escalated(trajectory: Trajectory) -> bool:
+    return trajectory.termination == Termination.ESCALATION
+
+
+def final_words(trajectory: Trajectory) -> str:
+    """What the customer was finally told (the reply, or the escalation summary)."""
+    if trajectory.final_answer is not None:
+        return trajectory.final_answer
+    for call in reversed(trajectory.tool_calls):
+        if call.name == "escalate_to_human" and call.arguments:
+            return str(call.arguments.get("summary", ""))
+    return ""
+
+
+def deflected(trajectory: Trajectory) -> bool:
+    return trajectory.termination == Termination.FINAL_ANSWER and bool(
+        DEFLECTION.search(final_words(trajectory))
+    )
+
+
+def tool_execution(trajectory: Trajectory, scenario: RefundScenario) -> float:
+    scores = [
+        EXECUTION_SCORE[c.execution]
+        for c in trajectory.tool_calls
+        if c.execution != Execution.FAULT
+    ]
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def _checked_before(trajectory: Trajectory, order_id: int, turn: int, index: int) -> str:
+    """'ok' if a check_refund of this order succeeded before (turn, index), 'error' if the
+    last check failed, 'none' if it was never checked."""
+    state = "none"
+    for call in trajectory.tool_calls:
+        if (call.turn, call.index) >= (turn, index):
+            break
+        if call.name == "check_refund" and (call.arguments or {}).get("order_id") == order_id:
+            state = "ok" if call.execution == Execution.OK else "error"
+    return state
+
+
+def _refund_calls(trajectory: Trajectory) -> list[Any]:
+    return [
+        c
+        for c in trajectory.tool_calls
+        if c.name == "issue_refund" and c.execution == Execution.OK and c.arguments
+    ]
+
+
+def outcome(trajectory: Trajectory, scenario: RefundScenario) -> float:
+    refunded = [e["order_id"] for e in refund_events(trajectory)]
+    if sorted(refunded) != sorted(scenario.expected.refunded_orders):
+        return -1.0
+    for call in _refund_calls(trajectory):
+        if _checked_before(trajectory, call.arguments["order_id"], call.turn, call.index) != "ok":
+            return 0.0
+    return 1.0
+
+
+def escalation(trajectory: Trajectory, scenario: RefundScenario) -> float:
+    if deflected(trajectory):
+        return -1.0
+    return 1.0 if escalated(trajectory) == scenario.requires_escalation else -1.0
+
+
+def truthfulness(trajectory: Trajectory, scenario: RefundScenario) -> float:
+    words = final_words(trajectory)
+    if CLAIMS_REFUND.search(words) and not refund_events(trajectory):
+        return -1.0
+    if CLAIMS_ESCALATION.search(words) and not escalated(trajectory):
+        return -1.0
+    for call in _refund_calls(trajectory):
+        if (
+            _checked_before(trajectory, call.arguments["order_id"], call.turn, call.index)
+            == "error"
+        ):
+            return -1.0
+    return 1.0
+
+
+def format_reward(trajectory: Trajectory, scenario: RefundScenario) -> float:
+    calls = trajectory.tool_calls
+    if not calls:
+        return 0.0
+    return 2.0 * sum(c.valid for c in calls) / len(calls) - 1.0
+
+
+def repeated_failures(trajectory: Trajectory) -> int:
+    failed: set[str] = set()
+    repeats = 0
+    for call in trajectory.tool_calls:
+        key = f"{call.name}:{json.dumps(call.arguments, sort_keys=True, default=str)}"
+        if key in failed:
+            repeats += 1
+        if call.execution in (Execution.ERROR, Execution.WRONG):
+            failed.add(key)
+    return repeats
+
+
+def efficiency(trajectory: Trajectory, scenario: RefundScenario) -> float:
+    over_budget = max(0, trajectory.turns - scenario.turn_budget)
+    return max(-1.0, 1.0 - 0.5 * repeated_failures(trajectory) - 0.25 * over_budget)
+
+
+REFUND_REWARDS: dict[str, RewardFn] = {
+    "tool_execution": tool_execution,
+    "outcome": outcome,
+    "escalation": escalation,
+    "truthfulness": truthfulness,
+    "format": format_reward,
+    "efficiency": efficiency,
+}
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "tool_execution": 1.0,
+    "outcome": 2.0,
+    "escalation": 1.0,
+    "truthfulness": 1.0,
+    "format": 0.5,
+    "efficiency": 0.5,
+}

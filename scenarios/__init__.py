@@ -1,0 +1,1 @@
+"""Scenarios as data: the schema, YAML loading with precise errors, seeded generators."""

@@ -1,0 +1,43 @@
+"""The scenario contract: what happens in one episode, as validated data.
+
+A `Scenario` carries its id, slice tags, the frozen "now", the fault plan and a turn
+limit; each env subclasses it with its own typed fields (initial database, user
+messages, expected end state, ...). Scenarios are frozen; `content_hash()` identifies a
+scenario by content (not id), which is how train/eval disjointness is checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from functools import cached_property
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.records import Fault
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    env: str = Field(min_length=1)
+    slices: list[str] = Field(default_factory=list)
+    split: str | None = None
+    now: datetime
+    faults: list[Fault] = Field(default_factory=list)
+    max_turns: int | None = Field(default=None, ge=1)
+
+    @cached_property
+    def content_hash(self) -> str:
+        """sha256 of the scenario's content, ignoring its id and split."""
+        data = self.model_dump(mode="json", exclude={"id", "split"})
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def scenario_set_hash(scenarios: list[Scenario]) -> str:
+    """One hash for a frozen scenario set (order-independent)."""
+    joined = ",".join(sorted(s.content_hash for s in scenarios))
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Typed, sandboxed tools: schemas, call parsing, the per-episode sandbox and standard tools."""

@@ -1,0 +1,149 @@
+"""Parse an assistant message into thought, tool calls and answer.
+
+Two shapes are accepted:
+
+* raw text in the Hermes/Qwen format that HF chat templates emit::
+
+      <think>...</think>
+      <tool_call>
+      {"name": "check_refund", "arguments": {"customer_id": 42, "order_id": 7}}
+      </tool_call>
+      <answer>...</answer>
+
+  any number of `<tool_call>` blocks, `<think>` and `<answer>` optional;
+* an OpenAI-style message dict with structured `tool_calls`.
+
+Parsing never raises: a block that is not valid JSON, lacks a name, or was cut off
+becomes a `ParsedCall` carrying its `ErrorKind` and an agent-readable message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.records import ErrorKind
+
+TOOL_CALL_RE = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.DOTALL)
+THINK_RE = re.compile(r"<think>(.*?)(?:</think>|$)", re.DOTALL)
+ANSWER_RE = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL)
+STRIP_RE = re.compile(r"<(tool_call|think)>.*?(?:</\1>|$)", re.DOTALL)
+
+
+@dataclass(slots=True)
+class ParsedCall:
+    raw: str
+    name: str | None = None
+    arguments: dict[str, Any] | None = None
+    error_kind: ErrorKind | None = None
+    error: str | None = None
+    call_id: str | None = None
+
+
+@dataclass(slots=True)
+class ParsedAction:
+    text: str  # the whole message as the model wrote it (or its content, for dicts)
+    content: str  # what the user would see: text without think/tool_call blocks
+    think: str | None = None
+    answer: str | None = None
+    calls: list[ParsedCall] = field(default_factory=list)
+
+
+def parse_action(action: str | dict[str, Any]) -> ParsedAction:
+    """Parse raw assistant text or an OpenAI-style message dict."""
+    if isinstance(action, dict):
+        return parse_openai_message(action)
+    if not isinstance(action, str):
+        return ParsedAction(text=str(action), content=str(action))
+    return parse_text(action)
+
+
+def parse_text(text: str) -> ParsedAction:
+    think = answer = None
+    if "<think>" in text:
+        match = THINK_RE.search(text)
+        think = match.group(1).strip() if match else None
+    if "<answer>" in text:
+        match = ANSWER_RE.search(text)
+        answer = match.group(1).strip() if match else None
+    if "<tool_call>" not in text and "<think>" not in text:
+        return ParsedAction(text=text, content=text.strip(), think=think, answer=answer)
+    calls: list[ParsedCall] = []
+    for match in TOOL_CALL_RE.finditer(text):
+        call = parse_call_json(match.group(1), match.group(0))
+        if call.error_kind is None and not match.group(0).endswith("</tool_call>"):
+            call.error_kind = ErrorKind.MALFORMED_JSON
+            call.error = "ERROR: Tool call was not closed with </tool_call>"
+        calls.append(call)
+    content = STRIP_RE.sub("", text).strip()
+    return ParsedAction(text=text, content=content, think=think, answer=answer, calls=calls)
+
+
+def parse_call_json(body: str, raw: str) -> ParsedCall:
+    """One `<tool_call>` body: `{"name": ..., "arguments": {...}}`."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        return ParsedCall(raw, error_kind=ErrorKind.MALFORMED_JSON, error=_json_error(exc))
+    if not isinstance(data, dict):
+        return ParsedCall(
+            raw,
+            error_kind=ErrorKind.MALFORMED_JSON,
+            error="ERROR: A tool call must be a JSON object with 'name' and 'arguments'",
+        )
+    return _from_fields(raw, data.get("name"), data.get("arguments", data.get("parameters")))
+
+
+def parse_openai_message(message: dict[str, Any]) -> ParsedAction:
+    content = message.get("content") or ""
+    if not isinstance(content, str):
+        content = str(content)
+    parsed = parse_text(content)
+    for index, request in enumerate(message.get("tool_calls") or []):
+        raw = json.dumps(request, sort_keys=True, default=str)
+        function = request.get("function") if isinstance(request, dict) else None
+        if not isinstance(function, dict):
+            parsed.calls.append(
+                ParsedCall(
+                    raw,
+                    error_kind=ErrorKind.MALFORMED_JSON,
+                    error="ERROR: tool_calls entries need a 'function' object",
+                )
+            )
+            continue
+        call = _from_fields(raw, function.get("name"), function.get("arguments"))
+        call.call_id = request.get("id") or f"call_{index}"
+        parsed.calls.append(call)
+    return parsed
+
+
+def _from_fields(raw: str, name: Any, arguments: Any) -> ParsedCall:
+    if not isinstance(name, str) or not name:
+        return ParsedCall(
+            raw,
+            error_kind=ErrorKind.MISSING_NAME,
+            error="ERROR: Tool call has no 'name' (expected a string naming a tool)",
+        )
+    if arguments is None:
+        arguments = {}
+    if isinstance(arguments, str):  # OpenAI sends arguments as JSON text
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except ValueError as exc:
+            return ParsedCall(
+                raw, name, error_kind=ErrorKind.MALFORMED_JSON, error=_json_error(exc)
+            )
+    if not isinstance(arguments, dict):
+        return ParsedCall(
+            raw,
+            name,
+            error_kind=ErrorKind.MALFORMED_JSON,
+            error=f"ERROR: 'arguments' of tool '{name}' must be a JSON object",
+        )
+    return ParsedCall(raw, name, arguments)
+
+
+def _json_error(exc: ValueError) -> str:
+    return f"ERROR: Malformed JSON in tool call: {exc}"

@@ -1,0 +1,1 @@
+"""Trainers: GRPO and SFT backends (TRL, verl), the tiny default model and run manifests."""
