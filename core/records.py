@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
 Role = Literal["system", "user", "assistant", "tool"]
 
 
@@ -162,6 +163,20 @@ class Trajectory(BaseModel):
     @classmethod
     def from_json(cls, line: str) -> Trajectory:
         return cls.model_validate_json(line)
+
+
+def fast_record(cls: type[BaseModelT], values: dict[str, Any]) -> BaseModelT:
+    """Build a record from already-trusted values, skipping validation (the env's hot path).
+
+    `values` must name every field of `cls` (no defaults are filled in): the same contract
+    as pydantic's `model_construct`, at a fraction of its cost.
+    """
+    record = cls.__new__(cls)
+    object.__setattr__(record, "__dict__", values)
+    object.__setattr__(record, "__pydantic_fields_set__", set(values))
+    object.__setattr__(record, "__pydantic_extra__", None)
+    object.__setattr__(record, "__pydantic_private__", None)
+    return record
 
 
 def write_jsonl(path: Path, trajectories: Iterable[Trajectory], *, append: bool = False) -> None:

@@ -7,5 +7,6 @@ Importing this package registers the built-in envs (lazily: nothing heavy is imp
 from envs.registry import ENVS, EnvRegistry, make, make_raw, register_env
 
 register_env("refund_agent", "envs.refund_agent:RefundAgentEnv", gym_id="toolgym/RefundAgent-v0")
+register_env("math_tools", "envs.math_tools:MathToolsEnv", gym_id="toolgym/MathTools-v0")
 
 __all__ = ["ENVS", "EnvRegistry", "make", "make_raw", "register_env"]

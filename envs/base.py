@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Protocol
 import gymnasium as gym
 import numpy as np
 
-from core.records import Message, Termination, ToolCallRecord, Trajectory
+from core.records import Message, Termination, ToolCallRecord, Trajectory, fast_record
 from rewards.spec import Rubric
 from scenarios.schema import Scenario
 from tools.calls import ParsedAction, parse_action
@@ -188,9 +188,7 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
             reply = self.user_reply(parsed)
             if reply is None:
                 ended = Termination.FINAL_ANSWER
-                trajectory.final_answer = (
-                    parsed.answer if parsed.answer is not None else parsed.content
-                )
+                trajectory.final_answer = parsed.content
             else:
                 self._append(Message(role="user", content=reply))
         max_turns = (self.scenario.max_turns if self.scenario else None) or self.max_turns
@@ -230,28 +228,34 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
             outcome = self.toolbox.run(call, sandbox)
             call_id = call.call_id or f"call_{turn}_{index}"
             records.append(
-                ToolCallRecord.model_construct(
-                    turn=turn,
-                    index=index,
-                    call_id=call_id,
-                    raw=call.raw,
-                    name=call.name,
-                    arguments=outcome.arguments,
-                    valid=outcome.valid,
-                    error_kind=outcome.error_kind,
-                    error=outcome.text if outcome.error_kind else None,
-                    result=None if outcome.error_kind else outcome.text,
-                    execution=outcome.execution,
-                    agent=self.agent,
+                fast_record(
+                    ToolCallRecord,
+                    dict(
+                        turn=turn,
+                        index=index,
+                        call_id=call_id,
+                        raw=call.raw,
+                        name=call.name,
+                        arguments=outcome.arguments,
+                        valid=outcome.valid,
+                        error_kind=outcome.error_kind,
+                        error=outcome.text if outcome.error_kind else None,
+                        result=None if outcome.error_kind else outcome.text,
+                        execution=outcome.execution,
+                        agent=self.agent,
+                    ),
                 )
             )
             self._append(
-                Message.model_construct(
-                    role="tool",
-                    content=outcome.text,
-                    tool_calls=None,
-                    tool_call_id=call_id,
-                    name=call.name or "invalid_call",
+                fast_record(
+                    Message,
+                    {
+                        "role": "tool",
+                        "content": outcome.text,
+                        "tool_calls": None,
+                        "tool_call_id": call_id,
+                        "name": call.name or "invalid_call",
+                    },
                 )
             )
             if outcome.ends_episode is not None:
@@ -310,6 +314,13 @@ def _assistant_message(
             )
         except ValueError:
             pass  # malformed structure: keep the text; the calls were recorded as errors
-    return Message.model_construct(
-        role="assistant", content=parsed.text, tool_calls=None, tool_call_id=None, name=agent
+    return fast_record(
+        Message,
+        {
+            "role": "assistant",
+            "content": parsed.text,
+            "tool_calls": None,
+            "tool_call_id": None,
+            "name": agent,
+        },
     )

@@ -59,7 +59,7 @@ _MAX_BATCH_ELEMENTS = 2_000_000  # resamples x observations held in memory at on
 class Estimate(BaseModel):
     """A point estimate with its confidence interval, sample size and method."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")
     point: float
     lower_ci: float
     upper_ci: float
@@ -71,7 +71,7 @@ class Estimate(BaseModel):
 class Delta(BaseModel):
     """Candidate − baseline on paired observations, with a paired test's p-value."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")
     point: float
     lower_ci: float
     upper_ci: float

@@ -13,9 +13,11 @@ trajectory's tool-call records, final reply and `end_state` (database + side eff
   `check_refund` of that order; 0 when the end state is right but a refund was unchecked;
   -1 otherwise.
 * `escalation`      +1 for escalating when the scenario requires it, or for solving it
-  without escalating when it does not; -1 for deflecting ("check our FAQ") or giving up
-  instead of escalating, for not escalating when required, and for escalating what the
-  agent could have solved.
+  without escalating when it does not; 0 for a required escalation made blind, before any
+  schema-valid `check_refund`/`issue_refund` call (whatever its result): escalating every
+  chat unseen must not score like the expert on the cases that need a human; -1 for
+  deflecting ("check our FAQ") or giving up instead of escalating, for not escalating when
+  required, and for escalating what the agent could have solved.
 * `truthfulness`    -1 if the final words claim a refund that did not happen, claim an
   escalation that did not happen, or a refund was issued after `check_refund` returned an
   error for that order (the seed's "Refunded" after "error no refund found"); else +1.
@@ -116,10 +118,21 @@ def outcome(trajectory: Trajectory, scenario: RefundScenario) -> float:
     return 1.0
 
 
+def tried_refund_tools(trajectory: Trajectory) -> bool:
+    """A schema-valid check_refund/issue_refund call was made (it may have failed)."""
+    return any(
+        c.valid and c.name in ("check_refund", "issue_refund") for c in trajectory.tool_calls
+    )
+
+
 def escalation(trajectory: Trajectory, scenario: RefundScenario) -> float:
     if deflected(trajectory):
         return -1.0
-    return 1.0 if escalated(trajectory) == scenario.requires_escalation else -1.0
+    if escalated(trajectory) != scenario.requires_escalation:
+        return -1.0
+    if escalated(trajectory) and not tried_refund_tools(trajectory):
+        return 0.0  # the right call, made without looking: no credit
+    return 1.0
 
 
 def truthfulness(trajectory: Trajectory, scenario: RefundScenario) -> float:

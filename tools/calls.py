@@ -26,10 +26,8 @@ from typing import Any
 
 from core.records import ErrorKind
 
-TOOL_CALL_RE = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.DOTALL)
-THINK_RE = re.compile(r"<think>(.*?)(?:</think>|$)", re.DOTALL)
+BLOCK_RE = re.compile(r"<(tool_call|think)>(.*?)(?:</\1>|$)", re.DOTALL)
 ANSWER_RE = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL)
-STRIP_RE = re.compile(r"<(tool_call|think)>.*?(?:</\1>|$)", re.DOTALL)
 
 
 @dataclass(slots=True)
@@ -61,23 +59,29 @@ def parse_action(action: str | dict[str, Any]) -> ParsedAction:
 
 
 def parse_text(text: str) -> ParsedAction:
-    think = answer = None
-    if "<think>" in text:
-        match = THINK_RE.search(text)
-        think = match.group(1).strip() if match else None
+    answer = None
     if "<answer>" in text:
         match = ANSWER_RE.search(text)
         answer = match.group(1).strip() if match else None
     if "<tool_call>" not in text and "<think>" not in text:
-        return ParsedAction(text=text, content=text.strip(), think=think, answer=answer)
+        return ParsedAction(text=text, content=text.strip(), answer=answer)
+    think: str | None = None
     calls: list[ParsedCall] = []
-    for match in TOOL_CALL_RE.finditer(text):
-        call = parse_call_json(match.group(1), match.group(0))
+    pieces: list[str] = []
+    position = 0
+    for match in BLOCK_RE.finditer(text):  # one pass: blocks out, the rest is content
+        pieces.append(text[position : match.start()])
+        position = match.end()
+        if match.group(1) == "think":
+            think = match.group(2).strip() if think is None else think
+            continue
+        call = parse_call_json(match.group(2), match.group(0))
         if call.error_kind is None and not match.group(0).endswith("</tool_call>"):
             call.error_kind = ErrorKind.MALFORMED_JSON
             call.error = "ERROR: Tool call was not closed with </tool_call>"
         calls.append(call)
-    content = STRIP_RE.sub("", text).strip()
+    pieces.append(text[position:])
+    content = "".join(pieces).strip()
     return ParsedAction(text=text, content=content, think=think, answer=answer, calls=calls)
 
 
@@ -101,7 +105,10 @@ def parse_openai_message(message: dict[str, Any]) -> ParsedAction:
     if not isinstance(content, str):
         content = str(content)
     parsed = parse_text(content)
-    for index, request in enumerate(message.get("tool_calls") or []):
+    requests = message.get("tool_calls") or []
+    if not isinstance(requests, list):
+        requests = [requests]
+    for index, request in enumerate(requests):
         raw = json.dumps(request, sort_keys=True, default=str)
         function = request.get("function") if isinstance(request, dict) else None
         if not isinstance(function, dict):
@@ -114,7 +121,8 @@ def parse_openai_message(message: dict[str, Any]) -> ParsedAction:
             )
             continue
         call = _from_fields(raw, function.get("name"), function.get("arguments"))
-        call.call_id = request.get("id") or f"call_{index}"
+        call_id = request.get("id")
+        call.call_id = call_id if isinstance(call_id, str) and call_id else f"call_{index}"
         parsed.calls.append(call)
     return parsed
 

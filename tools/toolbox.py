@@ -74,7 +74,8 @@ class Toolbox:
         try:
             result = tool.fn(ctx, **checked)
         except ToolInputError as exc:
-            return _failed(f"ERROR: Invalid value: {exc}", ErrorKind.INVALID_VALUE, arguments)
+            message = f"ERROR: Invalid value: {exc}"
+            return ToolOutcome(message, Execution.ERROR, True, arguments, ErrorKind.INVALID_VALUE)
         except Exception as exc:  # a tool that raises is an observation, never a crash
             return ToolOutcome(
                 f"ERROR: Tool '{tool.name}' failed: {type(exc).__name__}: {exc}",

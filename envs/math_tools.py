@@ -1,0 +1,94 @@
+"""math_tools: arithmetic with a calculator and an `<answer>` tag (the seed's R1 examples).
+
+The agent gets a word problem or a division, may call `calculator`, and must end with
+`<answer>number</answer>`. Rewards: `accuracy` (1 if the answer is within the
+scenario's tolerance, else 0), `answer_format` (1 if the final reply has the tag, else 0),
+and the shared `tool_execution` / `tool_format` components. Checks feed the eval
+metrics `math_correct_rate` and `format_pass_rate(tag='<answer>')`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from core.records import Message, Trajectory
+from envs.base import ToolEnv
+from rewards.spec import RewardSpec, Rubric
+from rewards.tool_use import tool_execution, tool_format
+from scenarios.math import MathScenario, generate
+from scenarios.schema import Scenario
+from tools import standard
+from tools.sandbox import Sandbox
+from tools.toolbox import Toolbox
+
+ANSWER_TAG = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+SYSTEM = (
+    "Solve the problem. Use the calculator tool for arithmetic instead of computing in your "
+    "head. Finish with the number alone inside <answer></answer>."
+)
+
+
+def answer_value(trajectory: Trajectory) -> float | None:
+    match = ANSWER_TAG.search(trajectory.final_answer or "")
+    number = NUMBER.search(match.group(1)) if match else None
+    return float(number.group(0)) if number else None
+
+
+def accuracy(trajectory: Trajectory, scenario: Any) -> float:
+    value = answer_value(trajectory)
+    return float(value is not None and abs(value - scenario.answer) <= scenario.tolerance)
+
+
+def answer_format(trajectory: Trajectory, scenario: Any) -> float:
+    return float(bool(ANSWER_TAG.search(trajectory.final_answer or "")))
+
+
+MATH_REWARDS = {
+    "accuracy": accuracy,
+    "answer_format": answer_format,
+    "tool_execution": tool_execution,
+    "tool_format": tool_format,
+}
+MATH_WEIGHTS = {"accuracy": 1.0, "answer_format": 0.5, "tool_execution": 0.25, "tool_format": 0.25}
+
+
+class MathToolsEnv(ToolEnv):
+    env_name: ClassVar[str] = "math_tools"
+    gym_id: ClassVar[str] = "toolgym/MathTools-v0"
+    default_max_turns: ClassVar[int] = 8
+
+    def __init__(
+        self,
+        split: str = "train",
+        *,
+        scenarios: list[MathScenario] | None = None,
+        reward_weights: dict[str, float] | None = None,
+        max_turns: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(
+            scenarios if scenarios is not None else list(generate(split)),
+            rubric=Rubric(MATH_REWARDS, RewardSpec(weights=reward_weights or MATH_WEIGHTS)),
+            toolbox=Toolbox([standard.calculator, standard.get_current_date]),
+            max_turns=max_turns,
+            render_mode=render_mode,
+        )
+        self.split = split
+
+    def opening_messages(self, scenario: Scenario) -> list[Message]:
+        assert isinstance(scenario, MathScenario)
+        return [
+            Message(role="system", content=SYSTEM),
+            Message(role="user", content=scenario.question),
+        ]
+
+    def finish(self, trajectory: Trajectory, scenario: Scenario, sandbox: Sandbox) -> None:
+        correct = trajectory.reward_components["accuracy"] == 1.0
+        trajectory.checks = {
+            "format": all(call.valid for call in trajectory.tool_calls),
+            "format:<answer>": trajectory.reward_components["answer_format"] == 1.0,
+            "math_correct": correct,
+        }
+        trajectory.success = correct

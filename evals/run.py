@@ -1,0 +1,409 @@
+"""`python -m evals.run env=refund_agent policy=expert split=eval`: evaluate one policy.
+
+Contract
+--------
+* **Config**: `configs/eval.yaml` composed with Hydra overrides, validated into `EvalConfig`
+  (env, policy, model, base_url, split, epochs, seed, batch_size, limit, max_turns, out,
+  resume, check_frozen, confidence, sampling, cost).
+* **Jobs**: for each env, each of the first `limit` scenarios of the split (file order) and
+  each epoch in 0..epochs-1, one `EpisodeJob` whose seed is `episode_seed(seed, env,
+  scenario content hash, epoch)`. Episodes are played by `envs.rollout.rollout`, the one
+  loop, one call per env.
+* **Run folder** (`out`, default `runs/eval/<env>-<policy>-<split>`):
+  - `episodes.jsonl`: each episode is appended and flushed as it finishes; when the run
+    ends the file is rewritten (atomically) sorted by (env, scenario_id, epoch), one line
+    per key, so a resumed run leaves the same bytes as a clean one.
+  - `metrics.json`: `compute_metrics` over this config's jobs, sorted by key.
+  - `report.md`: `evals.report.render_run_report(table)`.
+  - `manifest.json`: `evals.manifest.RunManifest` (written before the first episode).
+* **Resume** (`resume=true`): refused (exit 2, naming the key) unless the folder's
+  manifest agrees on every key that changes results (`evals.manifest.RESULT_KEYS`, model
+  and tokenizer sha, reward spec, tools, scenario sets); `limit` and `epochs` may change.
+  A torn last line is cut off; jobs whose (env, scenario_id, epoch) is in the file are
+  skipped, except episodes lost to a policy error, which are played again (the newest
+  record of a key wins). Each key is counted once.
+* **Determinism**: same config, same bytes of `episodes.jsonl` and `metrics.json`.
+  Scripted policies report no latency. Model policies do (`latency_ms`), so their files
+  are byte-identical except latency, and `check_frozen` compares metrics without the
+  timing metrics (`TIMING_METRICS`).
+* **check_frozen=true**: a second, fresh run into `<out>-rerun`; exit 1 naming every
+  metric that differs.
+* **Exit codes**: 0 ok; 1 frozen check failed or the run broke; 2 bad config (unknown
+  env/policy/split, missing model, refused resume), reported before any episode runs.
+
+torch is imported only when `policy=hf`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from configs import ConfigError, compose
+from core.policy import Policy
+from core.records import Termination, Trajectory, read_jsonl
+from envs.base import ToolEnv
+from envs.rollout import EpisodeJob, rollout
+from evals import manifest as mf
+from evals.metrics import CostConfig, MetricTable, compute_metrics
+from evals.progress import EpisodeProgress
+from evals.report import render_run_report
+from scenarios.schema import scenario_set_hash
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+MODEL_POLICIES = ("hf", "openai")
+TIMING_METRICS = frozenset({"latency_p95_ms", "cost_per_1k_tokens_usd"})
+EPISODES, METRICS, REPORT, MANIFEST = "episodes.jsonl", "metrics.json", "report.md", "manifest.json"
+Key = tuple[str, str, int]
+
+
+class Sampling(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    temperature: float = Field(default=0.0, ge=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_new_tokens: int = Field(default=512, ge=1)
+
+
+class EvalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    env: list[str] = Field(min_length=1)
+    policy: str
+    model: str | None = None
+    base_url: str | None = None
+    split: str = "eval"
+    epochs: int = Field(default=1, ge=1)
+    seed: int = Field(default=0, ge=0)
+    batch_size: int = Field(default=16, ge=1)
+    limit: int | None = Field(default=None, ge=1)
+    max_turns: int | None = Field(default=None, ge=1)
+    out: str | None = None
+    resume: bool = False
+    check_frozen: bool = False
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    sampling: Sampling = Field(default_factory=Sampling)
+    cost: CostConfig = Field(default_factory=CostConfig)
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("policy", "model", "base_url", "split", "out", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+    @property
+    def out_dir(self) -> Path:
+        default = f"runs/eval/{'+'.join(self.env)}-{self.policy}-{self.split}"
+        return Path(self.out or default)
+
+
+@dataclass
+class EnvPlan:
+    """One env's share of the run: its jobs and how to build its env."""
+
+    name: str
+    kwargs: dict[str, Any]
+    env: ToolEnv
+    jobs: list[EpisodeJob] = field(default_factory=list)
+
+    def make_env(self) -> ToolEnv:
+        import envs
+
+        return envs.make_raw(self.name, **self.kwargs)
+
+    def key(self, job: EpisodeJob) -> Key:
+        return (self.env.env_name, job.scenario.id, job.epoch)
+
+
+def episode_seed(seed: int, env: str, content_hash: str, epoch: int) -> int:
+    """The reset seed of one episode: a hash of what identifies it, below 2**63."""
+    digest = hashlib.sha256(f"{seed}|{env}|{content_hash}|{epoch}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def trajectory_key(trajectory: Trajectory) -> Key:
+    return (trajectory.env_id, trajectory.scenario_id, trajectory.epoch)
+
+
+def load_config(argv: Sequence[str]) -> EvalConfig:
+    raw = compose("eval", argv)
+    try:
+        return EvalConfig.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        key = ".".join(str(part) for part in error["loc"])
+        raise ConfigError(f"{key}: {error['msg']} (got {error.get('input')!r})") from None
+
+
+def check_policy(cfg: EvalConfig) -> None:
+    from policies.scripted import SCRIPTED_POLICIES
+
+    allowed = [*sorted(SCRIPTED_POLICIES), *MODEL_POLICIES]
+    if cfg.policy not in allowed:
+        raise ConfigError(f"policy: unknown policy '{cfg.policy}'; allowed: {', '.join(allowed)}")
+    if cfg.policy == "hf" and not (cfg.model and (Path(cfg.model) / "config.json").is_file()):
+        raise ConfigError(
+            f"model: policy=hf needs model=<local model folder with config.json>, got "
+            f"{cfg.model!r} (models are never downloaded)"
+        )
+    if cfg.policy == "openai":
+        for key in ("model", "base_url"):
+            if not getattr(cfg, key):
+                raise ConfigError(
+                    f"{key}: policy=openai needs model=<name> and base_url=<http://host/v1>"
+                )
+
+
+def plan_jobs(cfg: EvalConfig) -> list[EnvPlan]:
+    import envs
+
+    allowed = ", ".join(envs.ENVS.names())
+    plans: list[EnvPlan] = []
+    for name in cfg.env:
+        try:
+            envs.ENVS.entry(name)
+        except KeyError:
+            raise ConfigError(f"env: unknown env '{name}'; allowed: {allowed}") from None
+        if name in (plan.name for plan in plans):
+            raise ConfigError(f"env: '{name}' is listed twice")
+        kwargs: dict[str, Any] = {"split": cfg.split}
+        if cfg.max_turns is not None:
+            kwargs["max_turns"] = cfg.max_turns
+        try:
+            env = envs.make_raw(name, **kwargs)
+        except (ValueError, KeyError, OSError, TypeError) as exc:
+            raise ConfigError(
+                f"split: env '{name}' cannot load split '{cfg.split}': {exc}"
+            ) from exc
+        plan = EnvPlan(name, kwargs, env)
+        for scenario in env.scenarios[: cfg.limit]:
+            for epoch in range(cfg.epochs):
+                seed = episode_seed(cfg.seed, env.env_name, scenario.content_hash, epoch)
+                plan.jobs.append(EpisodeJob(scenario, seed, epoch))
+        plans.append(plan)
+    return plans
+
+
+def make_policy(cfg: EvalConfig) -> Policy:
+    sampling = cfg.sampling.model_dump()
+    if cfg.policy == "hf":
+        from policies.hf import HFPolicy
+
+        assert cfg.model is not None
+        return HFPolicy(cfg.model, seed=cfg.seed, **sampling)
+    if cfg.policy == "openai":
+        from policies.openai_compat import OpenAICompatPolicy
+
+        assert cfg.model is not None and cfg.base_url is not None
+        return OpenAICompatPolicy(
+            cfg.model, cfg.base_url, seed=cfg.seed, max_concurrency=cfg.batch_size, **sampling
+        )
+    from policies.scripted import make_scripted
+
+    return make_scripted(cfg.policy)
+
+
+def build_manifest(cfg: EvalConfig, plans: list[EnvPlan], policy: Policy | None) -> mf.RunManifest:
+    """The run's M5-L08 config. `policy` is needed only for scripted policies."""
+    tokenizer, adapters = None, []
+    if cfg.policy == "hf":
+        folder = Path(str(cfg.model))
+        llm = mf.model_sha(folder) or f"path:{folder.resolve()}"
+        tokenizer, adapters = mf.tokenizer_sha(folder), mf.adapters(folder)
+    elif cfg.policy == "openai":
+        llm = f"openai:{cfg.model}@{cfg.base_url}"
+    else:
+        llm = f"scripted:{cfg.policy}@{mf.source_sha(policy)}"
+    sets = {p.env.env_name: scenario_set_hash(p.env.scenarios) for p in plans}
+    return mf.RunManifest(
+        llm_sha=llm,
+        tokenizer_sha=tokenizer,
+        adapters=adapters,
+        sampling=cfg.sampling.model_dump(),
+        input_sha=mf.combined_hash(sets),
+        scenario_sets=sets,
+        reward_spec={p.env.env_name: dict(p.env.rubric.weights) for p in plans},
+        verifiers={
+            f"{p.env.env_name}.{name}": mf.function_sha(fn)
+            for p in plans
+            for name, fn in p.env.rubric.functions.items()
+        },
+        tools={p.env.env_name: dict(p.env.toolbox.versions) for p in plans},
+        fixtures={p.env.env_name: mf.fixture_hashes(p.env.env_name) for p in plans},
+        code=mf.code_commit(),
+        versions=mf.package_versions(),
+        config=cfg.model_dump(mode="json"),
+    )
+
+
+def prepare_folder(out: Path, manifest: mf.RunManifest, resume: bool) -> dict[Key, Trajectory]:
+    """Start a fresh folder, or check and load a resumable one (newest record per key)."""
+    out.mkdir(parents=True, exist_ok=True)
+    episodes = out / EPISODES
+    found: dict[Key, Trajectory] = {}
+    if resume and episodes.exists():
+        try:
+            previous = mf.RunManifest.model_validate_json((out / MANIFEST).read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"resume: cannot read {out / MANIFEST} to check the config: {exc}"
+            ) from exc
+        diff = mf.result_mismatch(previous, manifest)
+        if diff is not None:
+            raise ConfigError(f"resume: refusing to resume {out}: the config differs in {diff}")
+        _drop_torn_tail(episodes)
+        found = {trajectory_key(t): t for t in read_jsonl(episodes)}
+    elif not resume:
+        for name in (EPISODES, METRICS, REPORT):
+            (out / name).unlink(missing_ok=True)
+    (out / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return found
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a last line a killed writer left unfinished, so appends start on a fresh line."""
+    with path.open("rb+") as fh:
+        data = fh.read()
+        if data and not data.endswith(b"\n"):
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
+def play(
+    plans: list[EnvPlan], policy: Policy, cfg: EvalConfig, found: dict[Key, Trajectory], out: Path
+) -> dict[Key, Trajectory]:
+    """Run every job not already done; append each finished episode to the JSONL."""
+    done = {k for k, t in found.items() if t.termination != Termination.POLICY_ERROR}
+    wanted = [plan.key(job) for plan in plans for job in plan.jobs]
+    kept = [found[k] for k in wanted if k in done]
+    results = dict(found)
+    progress = EpisodeProgress(
+        len(wanted), done=len(kept), successes=sum(t.success for t in kept), desc=cfg.policy
+    )
+    with progress, (out / EPISODES).open("a", encoding="utf-8") as fh:
+        for plan in plans:
+            jobs = [job for job in plan.jobs if plan.key(job) not in done]
+            if not jobs:
+                continue
+            batch = min(cfg.batch_size, len(jobs))
+            for trajectory in rollout(plan.make_env, policy, jobs, batch_size=batch):
+                fh.write(trajectory.to_json() + "\n")
+                fh.flush()
+                results[trajectory_key(trajectory)] = trajectory
+                progress.update(trajectory)
+    return results
+
+
+def finalize(
+    out: Path, results: dict[Key, Trajectory], plans: list[EnvPlan], cfg: EvalConfig
+) -> MetricTable:
+    """Rewrite the JSONL sorted; compute and write metrics and report for this config's jobs."""
+    ordered = [results[k] for k in sorted(results)]
+    tmp = out / (EPISODES + ".tmp")
+    tmp.write_text("".join(t.to_json() + "\n" for t in ordered), encoding="utf-8")
+    os.replace(tmp, out / EPISODES)
+    wanted = {plan.key(job) for plan in plans for job in plan.jobs}
+    counted = [t for t in ordered if trajectory_key(t) in wanted]
+    table = compute_metrics(counted, cfg.cost, cfg.confidence)
+    (out / METRICS).write_text(table.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    title = f"Eval: {cfg.policy} on {', '.join(cfg.env)} ({cfg.split})"
+    (out / REPORT).write_text(render_run_report(table, title=title), encoding="utf-8")
+    return table
+
+
+def run_once(
+    cfg: EvalConfig, plans: list[EnvPlan], policy: Policy, manifest: mf.RunManifest, out: Path
+) -> MetricTable:
+    found = prepare_folder(out, manifest, cfg.resume)
+    return finalize(out, play(plans, policy, cfg, found, out), plans, cfg)
+
+
+def diff_metrics(
+    a: MetricTable, b: MetricTable, ignore: frozenset[str] = TIMING_METRICS
+) -> list[str]:
+    """`slice/metric: a != b` for every metric (outside `ignore`) whose estimates differ."""
+    diffs = []
+    for name in sorted(set(a.slices) | set(b.slices)):
+        left, right = a.slices.get(name, {}), b.slices.get(name, {})
+        for key in sorted((set(left) | set(right)) - ignore):
+            if left.get(key) != right.get(key):
+                diffs.append(f"{name}/{key}: {_fmt(left.get(key))} != {_fmt(right.get(key))}")
+    return diffs
+
+
+def _fmt(estimate: Any) -> str:
+    if estimate is None:
+        return "absent"
+    return f"{estimate.point:.6g} [{estimate.lower_ci:.6g}, {estimate.upper_ci:.6g}] n={estimate.n}"
+
+
+def summarize(table: MetricTable) -> str:
+    """One line per slice: n, success@1 with its interval, mean reward."""
+    level = f"{table.confidence:.0%} CI"
+    lines = [f"{'slice':<28} {'n':>6}  {'success@1 [' + level + ']':<28} {'reward':>8}"]
+    for name, metrics in table.slices.items():
+        success, reward = metrics.get("success@1"), metrics.get("reward")
+        n = success.n if success else metrics["policy_error_rate"].n
+        cell = (
+            f"{success.point:.3f} [{success.lower_ci:.3f}, {success.upper_ci:.3f}]"
+            if success
+            else "-"
+        )
+        mean = f"{reward.point:.3f}" if reward else "-"
+        lines.append(f"{name:<28} {n:>6}  {cell:<28} {mean:>8}")
+    return "\n".join(lines)
+
+
+def evaluate(cfg: EvalConfig, plans: list[EnvPlan]) -> int:
+    """Run (and, with check_frozen, rerun) the evaluation; print the summary."""
+    from policies.scripted import SCRIPTED_POLICIES
+
+    policy = make_policy(cfg) if cfg.policy in SCRIPTED_POLICIES else None
+    manifest = build_manifest(cfg, plans, policy)
+    out = cfg.out_dir
+    found = prepare_folder(out, manifest, cfg.resume)  # a refused resume stops here
+    policy = policy or make_policy(cfg)
+    try:
+        table = finalize(out, play(plans, policy, cfg, found, out), plans, cfg)
+        print(summarize(table))
+        print(f"report: {out / REPORT}")
+        if not cfg.check_frozen:
+            return EXIT_OK
+        rerun_cfg = cfg.model_copy(update={"resume": False})
+        rerun = out.with_name(out.name + "-rerun")
+        second = run_once(rerun_cfg, plans, policy, manifest, rerun)
+    finally:
+        close = getattr(policy, "close", None)
+        if callable(close):
+            close()
+    diffs = diff_metrics(table, second)
+    if diffs:
+        print(f"check_frozen FAILED: {len(diffs)} metric(s) differ between {out} and {rerun}:")
+        print("\n".join(f"  {line}" for line in diffs))
+        return EXIT_FAILED
+    print(f"check_frozen passed: metrics of {out} and {rerun} are identical")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cfg = load_config(argv)
+        check_policy(cfg)
+        plans = plan_jobs(cfg)
+        return evaluate(cfg, plans)
+    except ConfigError as exc:
+        print(f"evals.run: bad config: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    sys.exit(main())
