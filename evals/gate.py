@@ -35,12 +35,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from configs import ConfigError, compose
-from core.records import Trajectory, read_jsonl
+from core.records import read_jsonl
 from evals import stats
 from evals.metrics import (
     AGGREGATE,
     CostConfig,
     DeltaTable,
+    Episodes,
     MetricTable,
     compute_deltas,
     compute_metrics,
@@ -93,7 +94,7 @@ class CanaryRecord(BaseModel):
 @dataclass
 class Run:
     path: Path
-    trajectories: list[Trajectory]
+    episodes: Episodes
     cost: CostConfig
     table: MetricTable
 
@@ -104,8 +105,8 @@ def load_run(path: str | Path, cfg: StatsConfig) -> Run:
     episodes = path / "episodes.jsonl"
     if not episodes.is_file():
         raise GateError(f"{path}: not a run dir (no episodes.jsonl)")
-    trajectories = list(read_jsonl(episodes))
-    if not trajectories:
+    columns = Episodes.of(read_jsonl(episodes))
+    if not columns.keys:
         raise GateError(f"{episodes}: no episodes")
     cost = CostConfig()
     manifest = path / "manifest.json"
@@ -115,9 +116,9 @@ def load_run(path: str | Path, cfg: StatsConfig) -> Run:
         except (ValueError, AttributeError) as exc:
             raise GateError(f"{manifest}: bad 'cost' entry: {exc}") from exc
     table = compute_metrics(
-        trajectories, cost, cfg.confidence, n_resamples=cfg.n_resamples, seed=cfg.seed
+        columns, cost, cfg.confidence, n_resamples=cfg.n_resamples, seed=cfg.seed
     )
-    return Run(path, trajectories, cost, table)
+    return Run(path, columns, cost, table)
 
 
 def read_canary_log(path: str | Path, model: str | None = None) -> list[CanaryRecord]:
@@ -361,7 +362,7 @@ def run_gate(settings: GateSettings) -> GateResult:
         wanted += [(name, "success@1") for s in paired if isinstance(s, NoRegressions)
                    for name in s.slices]
         deltas = compute_deltas(
-            candidate.trajectories, baseline.trajectories, only=wanted,
+            candidate.episodes, baseline.episodes, only=wanted,
             confidence=cfg.confidence, n_resamples=cfg.n_resamples, seed=cfg.seed,
         )
     canary = None

@@ -24,8 +24,9 @@ makes sense (success, rewards, per-episode rates).
   seed's formula). `tokens_per_second` comes from `CostConfig`, or is measured as
   completion tokens / policy latency (single-stream: an upper bound on cost); absent
   when `gpu_hour_usd` is unknown or nothing is measurable.
-* Work is columnar: trajectories are read once into numpy arrays, then each slice is an
-  index array, so 10,000 episodes take seconds, not minutes.
+* Work is columnar: trajectories are read once into `Episodes` (numpy columns; both
+  functions accept one to skip re-reading), each slice is an index array, and metrics
+  with the same observations share one bootstrap call: 10,000 episodes take seconds.
 """
 
 from __future__ import annotations
@@ -79,47 +80,40 @@ class MetricRegistry:
         return list(self._specs)
 
 
+_S = MetricSpec
 METRICS = MetricRegistry(
     [
-        MetricSpec("success@1", "rate of successful episodes (all epochs)", delta=True,
-                   counted=True),
-        MetricSpec("pass@<k>", "P(any of k tries succeeds), unbiased", pattern=r"pass@[1-9]\d*"),
-        MetricSpec("pass^<k>", "P(all k tries succeed) (tau-bench)", pattern=r"pass\^[1-9]\d*"),
-        MetricSpec("reward", "mean total reward", delta=True),
-        MetricSpec("reward.<component>", "mean of one reward component", delta=True,
-                   pattern=r"reward\.[^\s\[\]]+"),
-        MetricSpec("rule_violation_rate", "rate of episodes with a rule violation", delta=True,
-                   counted=True),
-        MetricSpec("format_pass_rate", "rate of checks['format'] or ['format:<tag>']",
-                   params=("tag",), delta=True, counted=True),
-        MetricSpec("math_correct_rate", "rate of checks['math_correct']", delta=True,
-                   counted=True),
-        MetricSpec("api_version_match_rate", "rate of checks['api_version:<version>']",
-                   params=("version",), required=("version",), delta=True, counted=True),
-        MetricSpec("check_pass_rate", "rate of any named check", params=("name",),
-                   required=("name",), delta=True, counted=True),
-        MetricSpec("tool_call_correctness.schema", "rate of schema-valid tool calls",
-                   counted=True),
-        MetricSpec("escalation_rate", "rate of episodes ending in escalation", delta=True,
-                   counted=True),
-        MetricSpec("policy_error_rate", "rate of episodes lost to policy/infra errors",
-                   counted=True),
-        MetricSpec("steps_to_solve_median", "median turns of successful episodes"),
-        MetricSpec("latency_p95_ms", "p95 of per-call policy latency"),
-        MetricSpec("tokens_per_episode", "mean prompt+completion tokens per episode"),
-        MetricSpec("cost_per_1k_tokens_usd", "$/GPU-hr / (tokens/s x 3600) x 1000"),
+        _S("success@1", "rate of successful episodes (all epochs)", delta=True, counted=True),
+        _S("pass@<k>", "P(any of k tries succeeds), unbiased", pattern=r"pass@[1-9]\d*"),
+        _S("pass^<k>", "P(all k tries succeed) (tau-bench)", pattern=r"pass\^[1-9]\d*"),
+        _S("reward", "mean total reward", delta=True),
+        _S("reward.<component>", "mean of one component", delta=True, pattern=r"reward\..+"),
+        _S("rule_violation_rate", "rate of episodes with a violation", delta=True, counted=True),
+        _S("format_pass_rate", "rate of checks['format'] or checks['format:<tag>']",
+           params=("tag",), delta=True, counted=True),
+        _S("math_correct_rate", "rate of checks['math_correct']", delta=True, counted=True),
+        _S("api_version_match_rate", "rate of checks['api_version:<version>']",
+           params=("version",), required=("version",), delta=True, counted=True),
+        _S("check_pass_rate", "rate of checks['<name>']", params=("name",),
+           required=("name",), delta=True, counted=True),
+        _S("tool_call_correctness.schema", "rate of schema-valid tool calls", counted=True),
+        _S("escalation_rate", "rate of episodes ending in escalation", delta=True, counted=True),
+        _S("policy_error_rate", "rate of episodes lost to policy/infra errors", counted=True),
+        _S("steps_to_solve_median", "median turns of successful episodes"),
+        _S("latency_p95_ms", "p95 of per-call policy latency"),
+        _S("tokens_per_episode", "mean prompt+completion tokens per episode"),
+        _S("cost_per_1k_tokens_usd", "$/GPU-hr / (tokens/s x 3600) x 1000"),
     ]
 )
-
-# Metrics of a production/canary log (`canary.<name>` in rules; see evals.gate).
+# Metrics of a production/canary log (`canary.<name>` in rules; computed by evals.gate).
 CANARY_METRICS = MetricRegistry(
     [
-        MetricSpec("abandon_rate", "rate of abandoned requests (Wilson)", counted=True),
-        MetricSpec("safety_incidents", "number of safety incidents (exact)", counted=True),
-        MetricSpec("safety_incident_rate", "rate of requests with an incident", counted=True),
-        MetricSpec("latency_p95_ms", "p95 request latency"),
-        MetricSpec("tokens_per_request", "mean prompt+completion tokens"),
-        MetricSpec("cost_per_1k_tokens_usd", "billed $ per 1k tokens, or the seed's formula"),
+        _S("abandon_rate", "rate of abandoned requests", counted=True),
+        _S("safety_incidents", "number of safety incidents (exact)", counted=True),
+        _S("safety_incident_rate", "rate of requests with an incident", counted=True),
+        _S("latency_p95_ms", "p95 request latency"),
+        _S("tokens_per_request", "mean prompt+completion tokens"),
+        _S("cost_per_1k_tokens_usd", "billed $ per 1k tokens, or the seed's formula"),
     ]
 )
 
@@ -165,77 +159,71 @@ class DeltaTable(BaseModel):
 
 
 @dataclass
-class _Frame:
-    """One run's trajectories as columns (index i = episode i)."""
+class Episodes:
+    """One run's trajectories as numpy columns (index i = episode i). Build with `of`."""
 
-    keys: list[tuple[str, str, int]]
+    keys: list[tuple[str, str, int]]  # (env_id, scenario_id, epoch): the pairing key
     hashes: list[str]
-    scenario: np.ndarray  # int code of (env_id, scenario_id)
+    scenario: np.ndarray  # int code of (env_id, scenario_id): the cluster of an episode
     slices: dict[str, np.ndarray]  # slice → episode indices
-    errored: np.ndarray
-    success: np.ndarray
-    reward: np.ndarray
-    violated: np.ndarray
-    escalated: np.ndarray
-    turns: np.ndarray
-    tokens: np.ndarray  # prompt+completion; nan when not recorded
-    completion: np.ndarray  # nan when not recorded
-    latency_sum_s: np.ndarray
+    cols: dict[str, np.ndarray]  # errored, success, reward, violated, escalated, turns, ...
     components: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     checks: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    call_valid: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
-    call_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    latency: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    latency_owner: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    calls: tuple[np.ndarray, np.ndarray] = (np.zeros(0, int), np.zeros(0, bool))  # owner, valid
+    latency: tuple[np.ndarray, np.ndarray] = (np.zeros(0, int), np.zeros(0))  # owner, ms
+
+    _COLUMNS = ("errored", "success", "reward", "violated", "escalated", "turns", "tokens",
+                "completion", "latency_s")
+
+    @classmethod
+    def of(cls, trajectories: Iterable[Trajectory] | Episodes) -> Episodes:
+        if isinstance(trajectories, Episodes):
+            return trajectories
+        trajs = list(trajectories)
+        codes: dict[tuple[str, str], int] = {}
+        slices: dict[str, list[int]] = {AGGREGATE: list(range(len(trajs)))}
+        rows, sparse = [], {"components": {}, "checks": {}}  # type: ignore[var-annotated]
+        calls: list[tuple[int, bool]] = []
+        latency: list[tuple[int, float]] = []
+        for i, t in enumerate(trajs):
+            for tag in dict.fromkeys(t.slices):
+                if tag == AGGREGATE:
+                    raise ValueError(f"{t.scenario_id}: slice tag '{AGGREGATE}' is reserved")
+                slices.setdefault(tag, []).append(i)
+            tok = t.tokens
+            rows.append((codes.setdefault((t.env_id, t.scenario_id), len(codes)),
+                         t.termination == Termination.POLICY_ERROR, t.success, t.reward,
+                         bool(t.violations), t.termination == Termination.ESCALATION, t.turns,
+                         tok.prompt + tok.completion if tok else np.nan,
+                         tok.completion if tok else np.nan, sum(t.latency_ms) / 1000.0))
+            for name, value in t.reward_components.items():
+                sparse["components"].setdefault(name, []).append((i, value))
+            for name, passed in t.checks.items():
+                sparse["checks"].setdefault(name, []).append((i, passed))
+            calls.extend((i, call.valid) for call in t.tool_calls)
+            latency.extend((i, ms) for ms in t.latency_ms)
+        table = np.array(rows, dtype=float).reshape(len(trajs), 10).T
+        cols = dict(zip(cls._COLUMNS, table[1:], strict=True))
+        for name in ("errored", "success", "violated", "escalated"):
+            cols[name] = cols[name] > 0
+        return cls(
+            keys=[(t.env_id, t.scenario_id, t.epoch) for t in trajs],
+            hashes=[t.scenario_hash for t in trajs],
+            scenario=table[0].astype(int),
+            slices={name: np.asarray(idx, dtype=int) for name, idx in slices.items()},
+            cols=cols,
+            components={k: _dense(v, len(trajs)) for k, v in sparse["components"].items()},
+            checks={k: _dense(v, len(trajs)) for k, v in sparse["checks"].items()},
+            calls=_flat(calls, bool),
+            latency=_flat(latency, float),
+        )
 
     def member(self, slice_name: str) -> np.ndarray:
-        mask = np.zeros(len(self.keys), dtype=bool)
-        mask[self.slices.get(slice_name, np.zeros(0, int))] = True
-        return mask
-
-
-def _frame(trajectories: Iterable[Trajectory]) -> _Frame:
-    trajs = list(trajectories)
-    codes: dict[tuple[str, str], int] = {}
-    slices: dict[str, list[int]] = {AGGREGATE: list(range(len(trajs)))}
-    rows: list[tuple[float, ...]] = []
-    sparse: dict[str, dict[str, list[tuple[int, float]]]] = {"components": {}, "checks": {}}
-    calls: list[tuple[int, bool]] = []
-    latencies: list[tuple[int, float]] = []
-    for i, t in enumerate(trajs):
-        scenario = codes.setdefault((t.env_id, t.scenario_id), len(codes))
-        for tag in dict.fromkeys(t.slices):
-            if tag == AGGREGATE:
-                raise ValueError(f"{t.scenario_id}: slice tag '{AGGREGATE}' is reserved")
-            slices.setdefault(tag, []).append(i)
-        tokens = (t.tokens.prompt + t.tokens.completion) if t.tokens else np.nan
-        completion = t.tokens.completion if t.tokens else np.nan
-        rows.append((scenario, t.termination == Termination.POLICY_ERROR, t.success, t.reward,
-                     bool(t.violations), t.termination == Termination.ESCALATION, t.turns,
-                     tokens, completion, sum(t.latency_ms) / 1000.0))
-        for name, value in t.reward_components.items():
-            sparse["components"].setdefault(name, []).append((i, value))
-        for name, passed in t.checks.items():
-            sparse["checks"].setdefault(name, []).append((i, passed))
-        calls.extend((i, call.valid) for call in t.tool_calls)
-        latencies.extend((i, ms) for ms in t.latency_ms)
-    cols = np.array(rows, dtype=float).reshape(len(trajs), 10).T
-    frame = _Frame(
-        keys=[(t.env_id, t.scenario_id, t.epoch) for t in trajs],
-        hashes=[t.scenario_hash for t in trajs],
-        scenario=cols[0].astype(int), errored=cols[1] > 0, success=cols[2] > 0,
-        reward=cols[3], violated=cols[4] > 0, escalated=cols[5] > 0, turns=cols[6],
-        tokens=cols[7], completion=cols[8], latency_sum_s=cols[9],
-        slices={name: np.asarray(idx, dtype=int) for name, idx in slices.items()},
-    )
-    frame.components = {k: _dense(v, len(trajs)) for k, v in sparse["components"].items()}
-    frame.checks = {k: _dense(v, len(trajs)) for k, v in sparse["checks"].items()}
-    frame.call_owner, frame.call_valid = _flat(calls, bool)
-    frame.latency_owner, frame.latency = _flat(latencies, float)
-    return frame
+        return _mask(len(self.keys), self.slices.get(slice_name, np.zeros(0, int)))
 
 
 def _dense(pairs: list[tuple[int, float]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse (episode, value) pairs → (values, present) columns."""
     values, present = np.zeros(n), np.zeros(n, dtype=bool)
     idx = np.fromiter((i for i, _ in pairs), dtype=int, count=len(pairs))
     values[idx] = [v for _, v in pairs]
@@ -248,8 +236,14 @@ def _flat(pairs: list[tuple[int, float]], dtype: type) -> tuple[np.ndarray, np.n
     return owner, np.array([v for _, v in pairs], dtype=dtype).reshape(len(pairs))
 
 
+def _mask(n: int, idx: np.ndarray) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[idx] = True
+    return mask
+
+
 def compute_metrics(
-    trajectories: Iterable[Trajectory],
+    trajectories: Iterable[Trajectory] | Episodes,
     cost: CostConfig | None = None,
     confidence: float = 0.95,
     *,
@@ -258,37 +252,66 @@ def compute_metrics(
 ) -> MetricTable:
     """Every metric the run produces, per slice (see the module contract)."""
     cfg = StatsConfig(confidence=confidence, n_resamples=n_resamples, seed=seed)
-    frame = _frame(trajectories)
+    eps = Episodes.of(trajectories)
     table = {
-        name: _slice_metrics(frame, idx, cost or CostConfig(), cfg)
-        for name, idx in sorted(frame.slices.items())
+        name: _slice_metrics(eps, idx, cost or CostConfig(), cfg)
+        for name, idx in sorted(eps.slices.items())
     }
     return MetricTable(confidence=confidence, slices=table)
 
 
 def _slice_metrics(
-    frame: _Frame, idx: np.ndarray, cost: CostConfig, cfg: StatsConfig
+    eps: Episodes, idx: np.ndarray, cost: CostConfig, cfg: StatsConfig
 ) -> dict[str, Estimate]:
-    out: dict[str, Estimate | None] = {"policy_error_rate": stats.rate(frame.errored[idx], cfg=cfg)}
-    idx = idx[~frame.errored[idx]]
-    if idx.size:
-        scen = frame.scenario[idx]
-        out["success@1"] = stats.rate(frame.success[idx], scen, cfg)
-        out.update(_pass_metrics(frame.success[idx], scen, out["success@1"], cfg))
-        out["reward"] = stats.mean(frame.reward[idx], scen, cfg)
-        for name, (values, present) in sorted(frame.components.items()):
-            keep = idx[present[idx]]
-            out[f"reward.{name}"] = stats.mean(values[keep], frame.scenario[keep], cfg)
-        out["rule_violation_rate"] = stats.rate(frame.violated[idx], scen, cfg)
-        out["escalation_rate"] = stats.rate(frame.escalated[idx], scen, cfg)
-        for check, (values, present) in sorted(frame.checks.items()):
-            keep = idx[present[idx]]
-            for key in _check_keys(check):
-                out[key] = stats.rate(values[keep] > 0, frame.scenario[keep], cfg)
-        solved = idx[frame.success[idx]]
-        out["steps_to_solve_median"] = stats.quantile(frame.turns[solved], 0.5, cfg)
-        out.update(_efficiency_metrics(frame, idx, cost, cfg))
+    col = eps.cols
+    out: dict[str, Estimate | None] = {"policy_error_rate": stats.rate(col["errored"][idx])}
+    idx = idx[~col["errored"][idx]]
+    if idx.size == 0:
+        return {key: est for key, est in out.items() if est is not None}
+    scen = eps.scenario[idx]
+    out["success@1"] = stats.rate(col["success"][idx], scen, cfg)
+    out.update(_pass_metrics(col["success"][idx], scen, out["success@1"], cfg))
+    averaged = [("reward", col["reward"], idx)]
+    for name, (values, present) in sorted(eps.components.items()):
+        averaged.append((f"reward.{name}", values, idx[present[idx]]))
+    averaged.append(("tokens_per_episode", col["tokens"], idx[~np.isnan(col["tokens"][idx])]))
+    out.update(_grouped_means(averaged, eps.scenario, cfg))
+    out["rule_violation_rate"] = stats.rate(col["violated"][idx], scen, cfg)
+    out["escalation_rate"] = stats.rate(col["escalated"][idx], scen, cfg)
+    for check, (values, present) in sorted(eps.checks.items()):
+        keep = idx[present[idx]]
+        for key in check_keys(check):
+            out[key] = stats.rate(values[keep] > 0, eps.scenario[keep], cfg)
+    solved = idx[col["success"][idx]]
+    out["steps_to_solve_median"] = stats.quantile(col["turns"][solved], 0.5, cfg)
+    member = _mask(len(eps.keys), idx)
+    owner, valid = eps.calls
+    made = member[owner]
+    out["tool_call_correctness.schema"] = stats.rate(valid[made], eps.scenario[owner[made]], cfg)
+    owner, ms = eps.latency
+    out["latency_p95_ms"] = stats.quantile(ms[member[owner]], 0.95, cfg)
+    throughput = None
+    if cost.gpu_hour_usd is not None and cost.tokens_per_second is None:
+        timed = idx[~np.isnan(col["completion"][idx]) & (col["latency_s"][idx] > 0)]
+        throughput = stats.ratio(col["completion"][timed], col["latency_s"][timed], cfg)
+    out["cost_per_1k_tokens_usd"] = cost_per_1k(cost, throughput, int(idx.size))
     return {key: est for key, est in out.items() if est is not None}
+
+
+def _grouped_means(
+    items: list[tuple[str, np.ndarray, np.ndarray]], scenario: np.ndarray, cfg: StatsConfig
+) -> dict[str, Estimate]:
+    """Means of (key, values, episode indices); the same indices share one bootstrap call."""
+    groups: dict[bytes, tuple[np.ndarray, list[tuple[str, np.ndarray]]]] = {}
+    for key, values, keep in items:
+        if keep.size:
+            groups.setdefault(keep.tobytes(), (keep, []))[1].append((key, values))
+    out: dict[str, Estimate] = {}
+    for keep, members in groups.values():
+        rows = np.stack([values[keep] for _, values in members])
+        estimates = stats.means(rows, scenario[keep], cfg)
+        out.update({key: est for (key, _), est in zip(members, estimates, strict=True)})
+    return out
 
 
 def _pass_metrics(
@@ -309,42 +332,14 @@ def _pass_metrics(
     return out
 
 
-def _efficiency_metrics(
-    frame: _Frame, idx: np.ndarray, cost: CostConfig, cfg: StatsConfig
-) -> dict[str, Estimate | None]:
-    member = _mask(len(frame.keys), idx)
-    calls = member[frame.call_owner]
-    out: dict[str, Estimate | None] = {
-        "tool_call_correctness.schema": stats.rate(
-            frame.call_valid[calls], frame.scenario[frame.call_owner[calls]], cfg
-        ),
-        "latency_p95_ms": stats.quantile(frame.latency[member[frame.latency_owner]], 0.95, cfg),
-    }
-    with_tokens = idx[~np.isnan(frame.tokens[idx])]
-    out["tokens_per_episode"] = stats.mean(
-        frame.tokens[with_tokens], frame.scenario[with_tokens], cfg
-    )
-    throughput = None
-    if cost.gpu_hour_usd is not None and cost.tokens_per_second is None:
-        measurable = with_tokens[frame.latency_sum_s[with_tokens] > 0]
-        throughput = stats.ratio(frame.completion[measurable], frame.latency_sum_s[measurable], cfg)
-    out["cost_per_1k_tokens_usd"] = cost_per_1k(cost, throughput, int(idx.size))
-    return out
-
-
-def _mask(n: int, idx: np.ndarray) -> np.ndarray:
-    mask = np.zeros(n, dtype=bool)
-    mask[idx] = True
-    return mask
-
-
 def cost_per_1k(cost: CostConfig, measured_tps: Estimate | None, n: int) -> Estimate | None:
     """The seed's cost per 1k tokens from $/GPU-hr and tokens/s (given, else measured)."""
     if cost.gpu_hour_usd is None:
         return None
+    gpu_hour_usd = cost.gpu_hour_usd
 
     def usd(tps: float) -> float:
-        return cost.gpu_hour_usd / (tps * 3600.0) * 1000.0 if tps > 0 else float("inf")
+        return gpu_hour_usd / (tps * 3600.0) * 1000.0 if tps > 0 else float("inf")
 
     if cost.tokens_per_second is not None:
         point = usd(cost.tokens_per_second)
@@ -360,22 +355,21 @@ def cost_per_1k(cost: CostConfig, measured_tps: Estimate | None, n: int) -> Esti
     )
 
 
-def _check_keys(check: str) -> list[str]:
+def check_keys(check: str) -> list[str]:
+    """The metric keys a check feeds: `format:<answer>` → format_pass_rate[tag=<answer>], ..."""
     keys = [metric_key("check_pass_rate", {"name": check})]
-    if check == "format":
-        keys.append("format_pass_rate")
-    elif check.startswith("format:"):
-        keys.append(metric_key("format_pass_rate", {"tag": check[len("format:"):]}))
-    elif check == "math_correct":
-        keys.append("math_correct_rate")
-    elif check.startswith("api_version:"):
-        keys.append(metric_key("api_version_match_rate", {"version": check[len("api_version:"):]}))
+    prefixed = {"format:": ("format_pass_rate", "tag"), "api_version:": ("api_version_match_rate",
+                                                                       "version")}
+    for prefix, (name, arg) in prefixed.items():
+        if check.startswith(prefix):
+            keys.append(metric_key(name, {arg: check[len(prefix) :]}))
+    keys += {"format": ["format_pass_rate"], "math_correct": ["math_correct_rate"]}.get(check, [])
     return keys
 
 
 def compute_deltas(
-    candidate: Iterable[Trajectory],
-    baseline: Iterable[Trajectory],
+    candidate: Iterable[Trajectory] | Episodes,
+    baseline: Iterable[Trajectory] | Episodes,
     *,
     only: Iterable[tuple[str, str]] | None = None,
     confidence: float = 0.95,
@@ -385,44 +379,44 @@ def compute_deltas(
     """Paired candidate − baseline deltas per slice and metric (see `evals.stats`).
 
     Episodes pair by (env_id, scenario_id, epoch) and belong to a slice when both twins
-    carry its tag; unpaired ones are excluded and counted (`Delta.n_unpaired`). `only`
-    names the (slice, metric key) pairs wanted; each one without a delta gets its reason
-    in `DeltaTable.problems`. Without `only`, every pairable metric of every shared slice
-    is computed. Twins whose `scenario_hash` differs, or a key occurring twice in one run,
-    raise `PairingError`: the runs did not see the same frozen scenarios.
+    carry its tag; unpaired ones (and twins lost to a policy error) are excluded and
+    counted (`Delta.n_unpaired`). `only` names the (slice, metric key) pairs wanted; one
+    without a delta gets its reason in `DeltaTable.problems` (`get` raises it). Without
+    `only`, every pairable metric of every shared slice is computed. Twins whose
+    `scenario_hash` differs, or a key twice in one run, raise `PairingError`: the runs
+    did not see the same frozen scenarios.
     """
     cfg = StatsConfig(confidence=confidence, n_resamples=n_resamples, seed=seed)
-    cand, base = _frame(candidate), _frame(baseline)
+    cand, base = Episodes.of(candidate), Episodes.of(baseline)
     pairs = _pairs(cand, base)
-    wanted = list(only) if only is not None else _pairable(cand, base)
+    wanted: dict[str, list[str]] = {}
+    for slice_name, key in only if only is not None else _pairable(cand, base):
+        wanted.setdefault(slice_name, []).append(key)
     table = DeltaTable(confidence=confidence, slices={})
-    for slice_name, key in wanted:
-        try:
-            delta = _delta(cand, base, pairs, slice_name, key, cfg)
-        except PairingError as exc:
-            table.problems.setdefault(slice_name, {})[key] = str(exc)
-            continue
-        table.slices.setdefault(slice_name, {})[key] = delta
+    for slice_name, keys in wanted.items():
+        deltas, problems = _slice_deltas(cand, base, pairs, slice_name, keys, cfg)
+        if deltas:
+            table.slices[slice_name] = deltas
+        if problems:
+            table.problems[slice_name] = problems
     return table
 
 
-def _pairs(cand: _Frame, base: _Frame) -> tuple[np.ndarray, np.ndarray]:
+def _pairs(cand: Episodes, base: Episodes) -> tuple[np.ndarray, np.ndarray]:
     """Indices (candidate, baseline) of twin episodes, neither lost to a policy error."""
-    index = {}
-    for run, frame in (("baseline", base), ("candidate", cand)):
-        seen: dict[tuple[str, str, int], int] = {}
-        for i, key in enumerate(frame.keys):
-            if seen.setdefault(key, i) != i:
+    index: dict[str, dict[tuple[str, str, int], int]] = {}
+    for run, eps in (("baseline", base), ("candidate", cand)):
+        index[run] = {}
+        for i, key in enumerate(eps.keys):
+            if index[run].setdefault(key, i) != i:
                 raise PairingError(f"{run} run has episode {key} twice: cannot pair")
-        index[run] = seen
     ci, bi, changed = [], [], []
+    errored_c, errored_b = cand.cols["errored"], base.cols["errored"]
     for i, key in enumerate(cand.keys):
         j = index["baseline"].get(key)
-        if j is None:
-            continue
-        if cand.hashes[i] != base.hashes[j]:
+        if j is not None and cand.hashes[i] != base.hashes[j]:
             changed.append(key)
-        elif not (cand.errored[i] or base.errored[j]):
+        elif j is not None and not (errored_c[i] or errored_b[j]):
             ci.append(i)
             bi.append(j)
     if changed:
@@ -433,60 +427,94 @@ def _pairs(cand: _Frame, base: _Frame) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(ci, dtype=int), np.asarray(bi, dtype=int)
 
 
-def _pairable(cand: _Frame, base: _Frame) -> list[tuple[str, str]]:
+def _pairable(cand: Episodes, base: Episodes) -> list[tuple[str, str]]:
     keys = ["success@1", "reward", "rule_violation_rate", "escalation_rate"]
     keys += [f"reward.{c}" for c in sorted(cand.components.keys() & base.components.keys())]
     for check in sorted(cand.checks.keys() & base.checks.keys()):
-        keys += _check_keys(check)
-    shared = sorted(cand.slices.keys() & base.slices.keys())
-    return [(s, k) for s in shared for k in keys]
+        keys += check_keys(check)
+    return [(s, k) for s in sorted(cand.slices.keys() & base.slices.keys()) for k in keys]
 
 
-def _values(frame: _Frame, key: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """Per-episode values of a pairable metric and where they are present."""
-    everywhere = np.ones(len(frame.keys), dtype=bool)
-    simple = {"success@1": frame.success, "reward": frame.reward,
-              "rule_violation_rate": frame.violated, "escalation_rate": frame.escalated}
-    if key in simple:
-        return simple[key].astype(float), everywhere
-    if key.startswith("reward."):
-        return frame.components.get(key[len("reward."):])
-    for check, values in frame.checks.items():
-        if key in _check_keys(check):
-            return values
+def _values(eps: Episodes, key: str) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """(source, per-episode values, present mask) of a pairable metric key."""
+    if key in ("success@1", "reward", "rule_violation_rate", "escalation_rate"):
+        column = {"success@1": "success", "rule_violation_rate": "violated",
+                  "escalation_rate": "escalated"}.get(key, key)
+        return key, eps.cols[column].astype(float), np.ones(len(eps.keys), dtype=bool)
+    if key.startswith("reward.") and key[len("reward.") :] in eps.components:
+        return (key, *eps.components[key[len("reward.") :]])
+    for check, (values, present) in eps.checks.items():
+        if key in check_keys(check):
+            return f"check:{check}", values, present
     return None
 
 
-def _delta(
-    cand: _Frame,
-    base: _Frame,
+def _slice_deltas(
+    cand: Episodes,
+    base: Episodes,
     pairs: tuple[np.ndarray, np.ndarray],
     slice_name: str,
-    key: str,
+    keys: list[str],
     cfg: StatsConfig,
-) -> Delta:
-    label = f"delta.{key} on slice '{slice_name}'"
+) -> tuple[dict[str, Delta], dict[str, str]]:
+    """Deltas of one slice; keys pairing the same episodes share one bootstrap call."""
     if slice_name not in cand.slices or slice_name not in base.slices:
-        have = sorted(cand.slices.keys() & base.slices.keys())
-        raise PairingError(f"{label}: slice not in both runs; shared slices: {', '.join(have)}")
-    spec = METRICS.lookup(key.split("[")[0])
-    found_c, found_b = _values(cand, key), _values(base, key)
-    if spec is None or not spec.delta:
-        raise PairingError(f"{label}: this metric has no paired delta")
-    if found_c is None or found_b is None:
-        run = "candidate" if found_c is None else "baseline"
-        raise PairingError(f"{label}: metric absent in the {run} run")
-    (cv, cp), (bv, bp) = found_c, found_b
+        have = ", ".join(sorted(cand.slices.keys() & base.slices.keys()))
+        why = f"slice '{slice_name}' is not in both runs; shared slices: {have}"
+        return {}, {key: f"delta.{key}: {why}" for key in keys}
+    in_cand, in_base = cand.member(slice_name), base.member(slice_name)
     ci, bi = pairs
-    in_c, in_b = cand.member(slice_name) & cp, base.member(slice_name) & bp
-    keep = in_c[ci] & in_b[bi]
-    ci, bi = ci[keep], bi[keep]
-    return stats.paired_delta(
-        cv[ci],
-        bv[bi],
-        binary=spec.name not in ("reward", "reward.<component>"),
-        label=label,
-        clusters=cand.scenario[ci],
-        n_unpaired=int(in_c.sum() + in_b.sum() - 2 * ci.size),
-        cfg=cfg,
-    )
+    problems: dict[str, str] = {}
+    jobs: dict[str, _Job] = {}
+    for key in keys:
+        label = f"delta.{key} on slice '{slice_name}'"
+        spec = METRICS.lookup(key.split("[")[0])
+        found_c, found_b = _values(cand, key), _values(base, key)
+        if spec is None or not spec.delta:
+            problems[key] = f"{label}: this metric has no paired delta"
+        elif found_c is None or found_b is None:
+            problems[key] = f"{label}: absent in the {'baseline' if found_c else 'candidate'} run"
+        elif found_c[0] in jobs:  # another key of a check already queued
+            jobs[found_c[0]].keys.append(key)
+        else:
+            (source, cv, cp), (_, bv, bp) = found_c, found_b
+            keep = (in_cand & cp)[ci] & (in_base & bp)[bi]
+            unpaired = int((in_cand & cp).sum() + (in_base & bp).sum() - 2 * keep.sum())
+            if not keep.any():
+                problems[key] = (
+                    f"{label}: no paired episodes (no (env_id, scenario_id, epoch) in both runs "
+                    f"with this metric; {unpaired} unpaired episodes excluded)"
+                )
+                continue
+            binary = spec.name not in ("reward", "reward.<component>")
+            jobs[source] = _Job(cv[ci[keep]], bv[bi[keep]], binary, keep, unpaired, [key], label)
+    groups: dict[bytes, list[_Job]] = {}
+    for job in jobs.values():
+        groups.setdefault(job.keep.tobytes(), []).append(job)
+    deltas: dict[str, Delta] = {}
+    for group in groups.values():
+        results = stats.paired_deltas(
+            np.stack([job.cand for job in group]),
+            np.stack([job.base for job in group]),
+            [job.binary for job in group],
+            [job.label for job in group],
+            clusters=cand.scenario[ci[group[0].keep]],
+            n_unpaired=[job.unpaired for job in group],
+            cfg=cfg,
+        )
+        for job, delta in zip(group, results, strict=True):
+            deltas.update({key: delta for key in job.keys})
+    return deltas, problems
+
+
+@dataclass
+class _Job:
+    """One paired comparison: aligned values, the pairs kept, the keys it answers."""
+
+    cand: np.ndarray
+    base: np.ndarray
+    binary: bool
+    keep: np.ndarray  # over all pairs
+    unpaired: int
+    keys: list[str]
+    label: str

@@ -55,6 +55,7 @@ from evals import manifest as mf
 from evals.metrics import CostConfig, MetricTable, compute_metrics
 from evals.progress import EpisodeProgress
 from evals.report import render_run_report
+from evals.stats import Estimate
 from scenarios.schema import scenario_set_hash
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -319,13 +320,6 @@ def finalize(
     return table
 
 
-def run_once(
-    cfg: EvalConfig, plans: list[EnvPlan], policy: Policy, manifest: mf.RunManifest, out: Path
-) -> MetricTable:
-    found = prepare_folder(out, manifest, cfg.resume)
-    return finalize(out, play(plans, policy, cfg, found, out), plans, cfg)
-
-
 def diff_metrics(
     a: MetricTable, b: MetricTable, ignore: frozenset[str] = TIMING_METRICS
 ) -> list[str]:
@@ -339,7 +333,7 @@ def diff_metrics(
     return diffs
 
 
-def _fmt(estimate: Any) -> str:
+def _fmt(estimate: Estimate | None) -> str:
     if estimate is None:
         return "absent"
     return f"{estimate.point:.6g} [{estimate.lower_ci:.6g}, {estimate.upper_ci:.6g}] n={estimate.n}"
@@ -377,9 +371,10 @@ def evaluate(cfg: EvalConfig, plans: list[EnvPlan]) -> int:
         print(f"report: {out / REPORT}")
         if not cfg.check_frozen:
             return EXIT_OK
-        rerun_cfg = cfg.model_copy(update={"resume": False})
         rerun = out.with_name(out.name + "-rerun")
-        second = run_once(rerun_cfg, plans, policy, manifest, rerun)
+        config = {**manifest.config, "resume": False, "out": str(rerun)}
+        found = prepare_folder(rerun, manifest.model_copy(update={"config": config}), False)
+        second = finalize(rerun, play(plans, policy, cfg, found, rerun), plans, cfg)
     finally:
         close = getattr(policy, "close", None)
         if callable(close):

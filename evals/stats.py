@@ -42,7 +42,7 @@ All intervals are two-sided at `StatsConfig.confidence` (default 0.95).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +53,7 @@ from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
 BCA_MAX_N = 2000  # above this many observations, means use the percentile bootstrap
-_MAX_BATCH_ELEMENTS = 2_000_000  # resamples x observations held in memory at once
+_MAX_BATCH_ELEMENTS = 1_000_000  # resamples x observations per row per batch
 
 
 class Estimate(BaseModel):
@@ -164,14 +164,27 @@ def mean(
 ) -> Estimate | None:
     """Mean with a bootstrap interval (over whole clusters when `clusters` repeat)."""
     values = np.asarray(values, dtype=float)
-    if values.size == 0:
-        return None
+    return means(values[None, :], clusters, cfg)[0] if values.size else None
+
+
+def means(
+    rows: np.ndarray, clusters: np.ndarray | None = None, cfg: StatsConfig = DEFAULT
+) -> list[Estimate]:
+    """The mean of each row of a (k, n) array, n >= 1, bootstrapped in one vectorised call.
+
+    All rows share the resampled indices; each row's result equals what `mean` gives for
+    it alone (the resamples depend only on n and the seed).
+    """
+    rows = np.atleast_2d(np.asarray(rows, dtype=float))
+    n = rows.shape[1]
+    if n == 0:
+        raise ValueError("means() needs at least one observation")
+    points = rows.mean(axis=1)
     if clusters is not None and _has_repeats(clusters):
         _, codes = np.unique(clusters, return_inverse=True)
-        sums = np.bincount(codes, weights=values)
-        sizes = np.bincount(codes).astype(float)
-        return ratio(sums, sizes, cfg, n=int(values.size))
-    return _bootstrap((values,), np.mean, float(values.mean()), int(values.size), cfg, smooth=True)
+        sums = np.stack([np.bincount(codes, weights=row) for row in rows])
+        return _bootstrap_rows(sums, points, n, cfg, np.bincount(codes).astype(float))
+    return _bootstrap_rows(rows, points, n, cfg)
 
 
 def ratio(
@@ -182,25 +195,31 @@ def ratio(
     den = np.asarray(denominator, dtype=float)
     if num.size == 0 or den.sum() <= 0:
         return None
-
-    def statistic(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
-        return a.sum(axis=axis) / b.sum(axis=axis)
-
-    point = float(num.sum() / den.sum())
-    return _bootstrap((num, den), statistic, point, n or int(num.size), cfg, smooth=True)
+    point = np.array([num.sum() / den.sum()])
+    return _bootstrap_rows(num[None, :], point, n or int(num.size), cfg, den)[0]
 
 
 def quantile(values: np.ndarray, q: float, cfg: StatsConfig = DEFAULT) -> Estimate | None:
-    """The q-quantile (linear interpolation, numpy's default) with a percentile bootstrap."""
+    """The q-quantile (numpy's linear interpolation) with a distribution-free interval.
+
+    The interval is the order-statistic (binomial) interval of
+    `scipy.stats.quantile_test`: exact coverage without resampling, valid with ties.
+    Where n is too small to reach the confidence level on a side, that bound is
+    infinite (no bound at this confidence), never invented.
+    """
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return None
-
-    def statistic(a: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.quantile(a, q, axis=axis)
-
     point = float(np.quantile(values, q))
-    return _bootstrap((values,), statistic, point, int(values.size), cfg, smooth=False)
+    if values.size == 1 or np.all(values == values[0]):
+        n = int(values.size)
+        return Estimate(point=point, lower_ci=point, upper_ci=point, n=n, method="degenerate")
+    ci = sps.quantile_test(values, p=q).confidence_interval(cfg.confidence)
+    lower = float(ci.low) if np.isfinite(ci.low) else -np.inf
+    upper = float(ci.high) if np.isfinite(ci.high) else np.inf
+    return Estimate(
+        point=point, lower_ci=lower, upper_ci=upper, n=int(values.size), method="order-statistic"
+    )
 
 
 def pass_at_k(
@@ -210,8 +229,7 @@ def pass_at_k(
     n, c = _check_k(n_samples, n_correct, k)
     if n.size == 0:
         return None
-    values = 1.0 - comb(n - c, k) / comb(n, k)
-    return _bootstrap((values,), np.mean, float(values.mean()), int(n.size), cfg, smooth=True)
+    return mean(1.0 - comb(n - c, k) / comb(n, k), cfg=cfg)
 
 
 def pass_hat_k(
@@ -221,8 +239,7 @@ def pass_hat_k(
     n, c = _check_k(n_samples, n_correct, k)
     if n.size == 0:
         return None
-    values = comb(c, k) / comb(n, k)
-    return _bootstrap((values,), np.mean, float(values.mean()), int(n.size), cfg, smooth=True)
+    return mean(comb(c, k) / comb(n, k), cfg=cfg)
 
 
 def paired_delta(
@@ -242,39 +259,61 @@ def paired_delta(
     per-cluster differences are tested with Wilcoxon. Zero pairs raise `PairingError`
     naming `label` (the metric and slice).
     """
-    cand = np.asarray(candidate, dtype=float)
-    base = np.asarray(baseline, dtype=float)
+    cand = np.asarray(candidate, dtype=float)[None, :]
+    base = np.asarray(baseline, dtype=float)[None, :]
+    return paired_deltas(cand, base, [binary], [label], clusters, [n_unpaired], cfg)[0]
+
+
+def paired_deltas(
+    candidate: np.ndarray,
+    baseline: np.ndarray,
+    binary: Sequence[bool],
+    labels: Sequence[str],
+    clusters: np.ndarray | None = None,
+    n_unpaired: Sequence[int] | None = None,
+    cfg: StatsConfig = DEFAULT,
+) -> list[Delta]:
+    """`paired_delta` for each row of two aligned (k, n) arrays, in one bootstrap call."""
+    cand = np.atleast_2d(np.asarray(candidate, dtype=float))
+    base = np.atleast_2d(np.asarray(baseline, dtype=float))
+    unpaired = list(n_unpaired or [0] * len(cand))
     if cand.shape != base.shape:
-        raise ValueError(f"{label}: candidate and baseline arrays are not aligned")
-    if cand.size == 0:
+        raise ValueError(f"{labels[0]}: candidate and baseline arrays are not aligned")
+    if cand.shape[1] == 0:
         raise PairingError(
-            f"{label}: no paired episodes (no (env_id, scenario_id, epoch) present in both "
-            f"runs with this metric; {n_unpaired} unpaired episodes excluded)"
+            f"{labels[0]}: no paired episodes (no (env_id, scenario_id, epoch) present in both "
+            f"runs with this metric; {unpaired[0]} unpaired episodes excluded)"
         )
-    unit = "episode"
+    n_pairs, unit = int(cand.shape[1]), "episode"
     if clusters is not None and _has_repeats(clusters):
         _, codes = np.unique(clusters, return_inverse=True)
         sizes = np.bincount(codes).astype(float)
-        cand = np.bincount(codes, weights=cand) / sizes
-        base = np.bincount(codes, weights=base) / sizes
-        binary, unit = False, "scenario"
+        cand = np.stack([np.bincount(codes, weights=row) / sizes for row in cand])
+        base = np.stack([np.bincount(codes, weights=row) / sizes for row in base])
+        binary, unit = [False] * len(cand), "scenario"
     diff = cand - base
-    if binary:
-        test, p_value = "mcnemar-exact", _mcnemar_p(cand.astype(bool), base.astype(bool))
-    else:
-        test, p_value = "wilcoxon-signed-rank", _wilcoxon_p(diff)
-    est = _bootstrap((diff,), np.mean, float(diff.mean()), int(diff.size), cfg, smooth=True)
-    return Delta(
-        point=est.point,
-        lower_ci=est.lower_ci,
-        upper_ci=est.upper_ci,
-        p_value=p_value,
-        n_pairs=int(np.asarray(candidate).size),
-        test=test,
-        method=est.method,
-        unit=unit,
-        n_unpaired=n_unpaired,
-    )
+    estimates = means(diff, cfg=cfg)
+    deltas = []
+    for row, est in enumerate(estimates):
+        if binary[row]:
+            test = "mcnemar-exact"
+            p_value = _mcnemar_p(cand[row].astype(bool), base[row].astype(bool))
+        else:
+            test, p_value = "wilcoxon-signed-rank", _wilcoxon_p(diff[row])
+        deltas.append(
+            Delta(
+                point=est.point,
+                lower_ci=est.lower_ci,
+                upper_ci=est.upper_ci,
+                p_value=p_value,
+                n_pairs=n_pairs,
+                test=test,
+                method=est.method,
+                unit=unit,
+                n_unpaired=unpaired[row],
+            )
+        )
+    return deltas
 
 
 def _mcnemar_p(candidate: np.ndarray, baseline: np.ndarray) -> float:
@@ -292,40 +331,72 @@ def _wilcoxon_p(diff: np.ndarray) -> float:
     return float(sps.wilcoxon(diff, zero_method="pratt").pvalue)
 
 
-def _bootstrap(
-    data: tuple[np.ndarray, ...],
-    statistic: Callable[..., np.ndarray],
-    point: float,
-    n: int,
-    cfg: StatsConfig,
-    *,
-    smooth: bool,
-) -> Estimate:
-    """Estimate with a seeded, vectorised scipy bootstrap interval (see module notes)."""
-    size = int(data[0].size)
-    if size == 1 or all(np.all(d == d[0]) for d in data):
-        return Estimate(point=point, lower_ci=point, upper_ci=point, n=n, method="degenerate")
-    methods = ["BCa", "percentile"] if smooth and size <= BCA_MAX_N else ["percentile"]
-    for method in methods:
+class _ResampledMeans:
+    """Vectorised bootstrap statistic over resampled *indices* of m observations.
+
+    `scipy.stats.bootstrap` resamples the index array 0..m-1; this returns, for every
+    resample, the mean of each row of `rows` (k, m) — or the ratio of sums
+    rows·w / sizes·w when `sizes` is given (cluster totals) — from how often each
+    observation was drawn (w). One (batch, m) index array serves all k rows, instead
+    of k gathered (batch, m) copies; the result equals the gathered computation (the
+    tests compare it with `scipy.stats.bootstrap` on each row alone).
+    """
+
+    def __init__(self, rows: np.ndarray, sizes: np.ndarray | None = None) -> None:
+        self.rows, self.sizes = rows, sizes
+
+    def __call__(self, idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        m = self.rows.shape[1]
+        draws = np.atleast_2d(idx)
+        b = draws.shape[0]
+        flat = (draws + m * np.arange(b)[:, None]).ravel()
+        weights = np.bincount(flat, minlength=b * m).reshape(b, m).astype(float)
+        totals = weights @ self.rows.T  # (b, k)
+        denominator = weights @ self.sizes if self.sizes is not None else weights.sum(axis=1)
+        out = (totals / denominator[:, None]).T  # (k, b)
+        return out[:, 0] if np.ndim(idx) == 1 else out
+
+
+def _bootstrap_rows(
+    rows: np.ndarray, points: np.ndarray, n: int, cfg: StatsConfig, sizes: np.ndarray | None = None
+) -> list[Estimate]:
+    """One estimate per row of `rows` (k, m), from one seeded `scipy.stats.bootstrap` call.
+
+    BCa for m <= BCA_MAX_N, else percentile; a row whose BCa interval is undefined falls
+    back to percentile; a constant row (or m = 1) gets the degenerate interval.
+    """
+    m = int(rows.shape[1])
+    found: dict[int, tuple[float, float, str]] = {}
+    todo = [j for j in range(len(rows)) if m > 1 and np.any(rows[j] != rows[j][0])]
+    if sizes is not None and m > 1 and np.any(sizes != sizes[0]):
+        todo = list(range(len(rows)))  # a ratio can vary even when the totals do not
+    for method in ["BCa", "percentile"] if m <= BCA_MAX_N else ["percentile"]:
+        if not todo:
+            break
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", sps.DegenerateDataWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 in a degenerate row
             result = sps.bootstrap(
-                data,
-                statistic,
+                (np.arange(m),),
+                _ResampledMeans(rows[todo], sizes),
                 n_resamples=cfg.n_resamples,
-                batch=max(1, _MAX_BATCH_ELEMENTS // size),
+                batch=max(1, _MAX_BATCH_ELEMENTS // m),
                 vectorized=True,
-                paired=len(data) > 1,
                 confidence_level=cfg.confidence,
                 method=method,
                 rng=np.random.default_rng(cfg.seed),
             )
-        lo, hi = (float(v) for v in result.confidence_interval)
-        if np.isfinite(lo) and np.isfinite(hi):
-            return Estimate(
-                point=point, lower_ci=lo, upper_ci=hi, n=n, method=f"bootstrap-{method.lower()}"
-            )
-    return Estimate(point=point, lower_ci=point, upper_ci=point, n=n, method="degenerate")
+        lows = np.atleast_1d(result.confidence_interval.low)
+        highs = np.atleast_1d(result.confidence_interval.high)
+        for j, lo, hi in zip(todo, lows, highs, strict=True):
+            if np.isfinite(lo) and np.isfinite(hi):
+                found[j] = (float(lo), float(hi), f"bootstrap-{method.lower()}")
+        todo = [j for j in todo if j not in found]
+    estimates = []
+    for j, point in enumerate(points):
+        lo, hi, method = found.get(j, (float(point), float(point), "degenerate"))
+        estimates.append(Estimate(point=float(point), lower_ci=lo, upper_ci=hi, n=n, method=method))
+    return estimates
 
 
 def _check_k(n_samples: np.ndarray, n_correct: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -93,7 +93,9 @@ def test_turn_limit_truncates() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 tool_names = st.sampled_from(
@@ -167,13 +169,15 @@ def test_third_party_package_adds_env_through_entry_point(tmp_path: Path) -> Non
     site = tmp_path / "site"
     package = site / "acme_envs"
     package.mkdir(parents=True)
-    (package / "__init__.py").write_text(textwrap.dedent("""
+    (package / "__init__.py").write_text(
+        textwrap.dedent("""
         from envs.math_tools import MathToolsEnv
 
         class AcmeMath(MathToolsEnv):
             env_name = "acme_math"
             gym_id = "acme/AcmeMath-v0"
-    """))
+    """)
+    )
     dist = site / "acme_envs-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-envs\nVersion: 0.1\n")
@@ -186,7 +190,10 @@ def test_third_party_package_adds_env_through_entry_point(tmp_path: Path) -> Non
     )
     env_vars = {"PYTHONPATH": f"{site}:{ROOT}"}
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
         env={**__import__("os").environ, **env_vars},
     )
     assert out.returncode == 0, out.stderr

@@ -83,15 +83,24 @@ def test_the_seed_type_mismatch_message() -> None:
             ErrorKind.UNEXPECTED_ARGUMENT,
             "Unexpected parameter 'x'",
         ),
-        (call("check_refund", '{"customer_id": 4.5, "order_id": 1}'), ErrorKind.TYPE_MISMATCH,
-         "expected integer, got number 4.5"),
-        (call("check_refund", '{"customer_id": true, "order_id": 1}'), ErrorKind.TYPE_MISMATCH,
-         "got boolean True"),
+        (
+            call("check_refund", '{"customer_id": 4.5, "order_id": 1}'),
+            ErrorKind.TYPE_MISMATCH,
+            "expected integer, got number 4.5",
+        ),
+        (
+            call("check_refund", '{"customer_id": true, "order_id": 1}'),
+            ErrorKind.TYPE_MISMATCH,
+            "got boolean True",
+        ),
         (call("check_refund", "[1, 2]"), ErrorKind.MALFORMED_JSON, "must be a JSON object"),
         ('<tool_call>{"name": "check_refund"', ErrorKind.MALFORMED_JSON, "Malformed JSON"),
         (call("explode", "{}"), ErrorKind.TOOL_EXCEPTION, "database on fire"),
-        (call("calculator", '{"expression": "__import__(1)"}'), ErrorKind.INVALID_VALUE,
-         "'Call' is not allowed"),
+        (
+            call("calculator", '{"expression": "__import__(1)"}'),
+            ErrorKind.INVALID_VALUE,
+            "'Call' is not allowed",
+        ),
     ],
 )
 def test_bad_calls_become_error_observations(text: str, kind: ErrorKind, fragment: str) -> None:
@@ -115,8 +124,14 @@ def test_openai_style_message_with_structured_tool_calls() -> None:
         "role": "assistant",
         "content": "Checking.",
         "tool_calls": [
-            {"id": "c1", "type": "function",
-             "function": {"name": "check_refund", "arguments": '{"customer_id": 42, "order_id": 7}'}},
+            {
+                "id": "c1",
+                "type": "function",
+                "function": {
+                    "name": "check_refund",
+                    "arguments": '{"customer_id": 42, "order_id": 7}',
+                },
+            },
             {"id": "c2", "type": "function", "function": {"name": "get_current_date"}},
         ],
     }
@@ -128,7 +143,9 @@ def test_openai_style_message_with_structured_tool_calls() -> None:
 
 
 def test_think_answer_and_several_calls_in_one_message() -> None:
-    text = "<think>look up first</think>" + call("get_current_date", "{}") * 3 + "<answer>ok</answer>"
+    text = (
+        "<think>look up first</think>" + call("get_current_date", "{}") * 3 + "<answer>ok</answer>"
+    )
     parsed = parse_action(text)
     assert parsed.think == "look up first"
     assert parsed.answer == "ok"
@@ -160,8 +177,15 @@ def test_escalation_tool_ends_episode() -> None:
 
 @pytest.mark.parametrize(
     ("expression", "value"),
-    [("3 + 2", 5), ("(3 + 2) * 4", 20), ("23 / 13", 23 / 13), ("-2 ** 3", -8), ("7 // 2", 3),
-     ("2 ^ 10", 1024), ("8 × 2 ÷ 4", 4)],
+    [
+        ("3 + 2", 5),
+        ("(3 + 2) * 4", 20),
+        ("23 / 13", 23 / 13),
+        ("-2 ** 3", -8),
+        ("7 // 2", 3),
+        ("2 ^ 10", 1024),
+        ("8 × 2 ÷ 4", 4),
+    ],
 )
 def test_calculator_arithmetic(expression: str, value: float) -> None:
     assert evaluate_arithmetic(expression) == pytest.approx(value)

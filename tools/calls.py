@@ -26,7 +26,6 @@ from typing import Any
 
 from core.records import ErrorKind
 
-BLOCK_RE = re.compile(r"<(tool_call|think)>(.*?)(?:</\1>|$)", re.DOTALL)
 ANSWER_RE = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL)
 
 
@@ -69,20 +68,41 @@ def parse_text(text: str) -> ParsedAction:
     calls: list[ParsedCall] = []
     pieces: list[str] = []
     position = 0
-    for match in BLOCK_RE.finditer(text):  # one pass: blocks out, the rest is content
-        pieces.append(text[position : match.start()])
-        position = match.end()
-        if match.group(1) == "think":
-            think = match.group(2).strip() if think is None else think
+    while (block := _next_block(text, position)) is not None:  # blocks out, the rest is content
+        tag, start, body_start, body_end, end = block
+        pieces.append(text[position:start])
+        position = end
+        if tag == "think":
+            think = text[body_start:body_end].strip() if think is None else think
             continue
-        call = parse_call_json(match.group(2), match.group(0))
-        if call.error_kind is None and not match.group(0).endswith("</tool_call>"):
+        raw = text[start:end]
+        call = parse_call_json(text[body_start:body_end], raw)
+        if call.error_kind is None and body_end == end:
             call.error_kind = ErrorKind.MALFORMED_JSON
             call.error = "ERROR: Tool call was not closed with </tool_call>"
         calls.append(call)
     pieces.append(text[position:])
     content = "".join(pieces).strip()
     return ParsedAction(text=text, content=content, think=think, answer=answer, calls=calls)
+
+
+def _next_block(text: str, position: int) -> tuple[str, int, int, int, int] | None:
+    """The next `<tool_call>`/`<think>` block: (tag, start, body start, body end, end).
+
+    An unclosed block runs to the end of the text (body end == end)."""
+    call_at = text.find("<tool_call>", position)
+    think_at = text.find("<think>", position)
+    if call_at < 0 and think_at < 0:
+        return None
+    if think_at < 0 or 0 <= call_at < think_at:
+        tag, start, opener, closer = "tool_call", call_at, 11, "</tool_call>"
+    else:
+        tag, start, opener, closer = "think", think_at, 7, "</think>"
+    body_start = start + opener
+    body_end = text.find(closer, body_start)
+    if body_end < 0:
+        return tag, start, body_start, len(text), len(text)
+    return tag, start, body_start, body_end, body_end + len(closer)
 
 
 def parse_call_json(body: str, raw: str) -> ParsedCall:

@@ -17,6 +17,13 @@ Contract:
   then `<tool_call>`, `</tool_call>`, `<think>`, `</think>`, `<answer>`, `</answer>`,
   `<tool_response>`, `</tool_response>` as single, non-special added tokens (so decoding
   with `skip_special_tokens=True` keeps tool calls, as Qwen 2.5 does).
+* `line_tokens=N` (default 0: off) also adds the corpus's N most frequent long lines
+  (`recurring_lines`: at least `MIN_LINE_CHARS` characters, found in at least
+  `MIN_LINE_SHARE` of the texts and in at least two, free of the chat's special tokens) as
+  single non-special tokens. Boilerplate that every prompt repeats verbatim (the tool
+  schemas the chat template renders, a fixed policy text) then costs one token a line
+  instead of hundreds a prompt, which is what lets a tiny model train on a CPU with the
+  full tool-calling prompt. Any text still encodes and decodes exactly.
 * The model's vocabulary is exactly `len(tokenizer)`: BPE stops early on a small corpus,
   so `vocab_size` is an upper bound and never yields ids the tokenizer cannot decode.
 * Same corpus, seed and library versions give byte-identical files (tests check this).
@@ -68,7 +75,10 @@ DEFAULT_PARAMS: dict[str, int] = {  # build_tiny_model's keyword defaults, in on
     "num_heads": 4,
     "num_kv_heads": 2,
     "max_position_embeddings": 4096,
+    "line_tokens": 0,
 }
+MIN_LINE_CHARS = 24
+MIN_LINE_SHARE = 0.05
 _VERSIONED_PACKAGES = ("transformers", "tokenizers", "torch", "safetensors", "trl")
 
 
@@ -86,6 +96,22 @@ def corpus_sha256(corpus: Iterable[str]) -> str:
         digest.update(len(data).to_bytes(8, "big"))
         digest.update(data)
     return digest.hexdigest()
+
+
+def recurring_lines(texts: list[str], n: int) -> list[str]:
+    """The `n` long lines repeated most across `texts` (ties: longer, then alphabetical)."""
+    if n <= 0 or not texts:
+        return []
+    reserved = CHAT_SPECIAL_TOKENS
+    counts: dict[str, int] = {}
+    for text in texts:
+        for line in set(text.split("\n")):
+            if len(line) >= MIN_LINE_CHARS and not any(t in line for t in reserved):
+                counts[line] = counts.get(line, 0) + 1
+    floor = max(2, int(MIN_LINE_SHARE * len(texts)))
+    frequent = [line for line, count in counts.items() if count >= floor]
+    frequent.sort(key=lambda line: (-counts[line], -len(line), line))
+    return frequent[:n]
 
 
 def _train_bpe(texts: list[str], vocab_size: int) -> Tokenizer:
@@ -124,15 +150,21 @@ def _train_bpe(texts: list[str], vocab_size: int) -> Tokenizer:
 
 
 def train_tokenizer(
-    corpus: Iterable[str], *, vocab_size: int = 2048, model_max_length: int = 4096
+    corpus: Iterable[str],
+    *,
+    vocab_size: int = 2048,
+    model_max_length: int = 4096,
+    line_tokens: int = 0,
 ) -> PreTrainedTokenizerBase:
     """Train the tokenizer on `corpus` (plus the chat template's own text) and wrap it as a
-    `Qwen2Tokenizer` with the Qwen 2.5 chat template, special tokens and pad/eos set."""
+    `Qwen2Tokenizer` with the Qwen 2.5 chat template, special tokens and pad/eos set;
+    `line_tokens` adds that many recurring lines as whole tokens (module docstring)."""
     from tokenizers import AddedToken
     from transformers.models.qwen2.tokenization_qwen2 import Qwen2Tokenizer
 
     template = qwen2_5_chat_template()
-    raw = _train_bpe([*corpus, template], vocab_size)
+    texts = list(corpus)
+    raw = _train_bpe([*texts, template], vocab_size)
     model_json = json.loads(raw.to_str())["model"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model_json["merges"]]
     tokenizer = Qwen2Tokenizer(
@@ -147,6 +179,9 @@ def train_tokenizer(
         extra_special_tokens=[BOS_TOKEN],
     )
     tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in TOOL_TOKENS])
+    lines = recurring_lines(texts, line_tokens)
+    if lines:
+        tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in lines])
     tokenizer.chat_template = template
     tokenizer.padding_side = "left"
     return tokenizer
@@ -225,6 +260,7 @@ def build_tiny_model(
     num_heads: int = 4,
     num_kv_heads: int = 2,
     max_position_embeddings: int = 4096,
+    line_tokens: int = 0,
 ) -> Path:
     """Build the tokenizer and the model into `out_dir` (see the module docstring)."""
     texts = list(corpus)
@@ -236,11 +272,15 @@ def build_tiny_model(
         "num_heads": num_heads,
         "num_kv_heads": num_kv_heads,
         "max_position_embeddings": max_position_embeddings,
+        "line_tokens": line_tokens,
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = train_tokenizer(
-        texts, vocab_size=vocab_size, model_max_length=max_position_embeddings
+        texts,
+        vocab_size=vocab_size,
+        model_max_length=max_position_embeddings,
+        line_tokens=line_tokens,
     )
     model = _build_model(tokenizer, seed, params)
     tokenizer.save_pretrained(out_dir)

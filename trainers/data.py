@@ -1,0 +1,197 @@
+"""The trainers' data: the tiny tokenizer's corpus, SFT demonstrations and GRPO prompt rows.
+
+Contract (train split only, everywhere: the frozen eval split is never read here):
+
+* `demonstrations(env_name, n, failure_share, failure_modes, seed)` plays scripted
+  policies over `n` train scenarios (`spread`: drawn with `seed`, so every case shows up) with the one rollout loop and returns their
+  trajectories: the expert's (kept only when they succeed with the maximum reward, as
+  `policies.sft_export.expert_trajectories` does), except that a seeded `failure_share`
+  of the scenarios gets a demonstration from one of `failure_modes` instead (the seed's
+  `name_instead_of_id`, `quitter`, ...; kept whatever they score: that is the point).
+  A failure mode whose episode is identical to the expert's on that scenario (a quitter
+  where nothing needs escalating) counts as an expert demonstration.
+* `sft_rows(trajectories)` exports them with `policies.sft_export.sft_record` and turns
+  every assistant message back into the exact text a model writes
+  (`policies.sft_export.hermes_text`), so SFT trains on the token stream the rollouts
+  produce; rows are `{"messages": [...], "tools": "<json>", "scenario_id", "slices",
+  "policy"}` (tools as a JSON string: Arrow would merge the schemas' keys).
+* `default_corpus(env_name)`: the text the default tokenizer is trained on: every train
+  scenario's system prompt and opening, plus expert trajectories rendered with the chat
+  template and the env's tool schemas.
+* `grpo_rows(env, scenarios, seed)`: one row per scenario: `prompt` (the env's opening
+  messages; the last one carries `JOB_KEY` = "<scenario id>|<seed>", which is how
+  `rollout_func`, which only sees prompts, finds its scenario and seed), `scenario_id`,
+  `seed` (`episode_seed(seed, scenario)`), `slices`.
+
+No ML framework is imported here except inside `render_chat` (jinja2 via transformers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.records import Trajectory
+from envs.base import ToolEnv
+from scenarios.schema import Scenario
+
+JOB_KEY = "toolgym_job"
+DEFAULT_FAILURE_MODES = ("name_instead_of_id", "quitter")
+
+
+def episode_seed(seed: int, scenario: Scenario) -> int:
+    """The reset seed of a scenario's episodes: a hash of the run seed and its content."""
+    digest = hashlib.sha256(f"{seed}|{scenario.content_hash}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def spread(scenarios: Sequence[Scenario], n: int | None, seed: int) -> list[Scenario]:
+    """`n` scenarios drawn without replacement with `seed` (all, shuffled, when n is None)."""
+    order = np.random.default_rng(seed).permutation(len(scenarios))
+    return [scenarios[i] for i in order[: n if n is not None else len(scenarios)]]
+
+
+def _play(env_name: str, policy_name: str, scenarios: Sequence[Scenario], seed: int) -> list:
+    import envs
+    from envs.rollout import EpisodeJob, rollout
+    from policies.scripted import make_scripted
+
+    if not scenarios:
+        return []
+    jobs = [EpisodeJob(s, seed=episode_seed(seed, s)) for s in scenarios]
+    by_id = {
+        t.scenario_id: t
+        for t in rollout(
+            lambda: envs.make_raw(env_name, scenarios=list(scenarios)),
+            make_scripted(policy_name),
+            jobs,
+        )
+    }
+    return [by_id[s.id] for s in scenarios]
+
+
+def demonstrations(
+    env_name: str,
+    n: int | None = None,
+    *,
+    failure_share: float = 0.0,
+    failure_modes: Sequence[str] = DEFAULT_FAILURE_MODES,
+    seed: int = 0,
+) -> list[Trajectory]:
+    """Demonstrations on the first `n` train scenarios (see the module docstring)."""
+    import envs
+
+    env = envs.make_raw(env_name, split="train")
+    scenarios = spread(env.scenarios, n, seed)
+    best = env.rubric.max_total
+    expert = _play(env_name, "expert", scenarios, seed)
+    rng = np.random.default_rng(seed)
+    picks = rng.random(len(scenarios)) < failure_share
+    modes = rng.integers(len(failure_modes), size=len(scenarios)) if failure_modes else []
+    chosen: list[Trajectory | None] = [None if p else t for p, t in zip(picks, expert, strict=True)]
+    for k, mode in enumerate(failure_modes):
+        idx = [i for i in range(len(scenarios)) if picks[i] and modes[i] == k]
+        for i, t in zip(idx, _play(env_name, mode, [scenarios[i] for i in idx], seed), strict=True):
+            chosen[i] = t
+    kept = []
+    for original, trajectory in zip(expert, chosen, strict=True):
+        assert trajectory is not None
+        if trajectory.policy != "expert" and _same_text(trajectory, original):
+            trajectory = original
+        if trajectory.policy == "expert" and not (trajectory.success and trajectory.reward >= best):
+            continue
+        kept.append(trajectory)
+    return kept
+
+
+def _same_text(a: Trajectory, b: Trajectory) -> bool:
+    return [m.content for m in a.messages] == [m.content for m in b.messages]
+
+
+def sft_rows(trajectories: Sequence[Trajectory]) -> list[dict[str, Any]]:
+    """Chat SFT rows whose assistant turns are the exact text the policy wrote."""
+    from policies.sft_export import hermes_text, sft_record
+
+    rows = []
+    for trajectory in trajectories:
+        record = sft_record(trajectory)
+        messages = []
+        for message in record["messages"]:
+            if message["role"] == "assistant":
+                messages.append({"role": "assistant", "content": hermes_text(message)})
+            else:
+                messages.append({"role": message["role"], "content": message["content"]})
+        rows.append(
+            {
+                "messages": messages,
+                "tools": json.dumps(record["tools"]),
+                "scenario_id": trajectory.scenario_id,
+                "slices": list(trajectory.slices),
+                "policy": trajectory.policy or "",
+            }
+        )
+    return rows
+
+
+def render_chat(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, **kw: Any
+) -> str:
+    """Render with TRL's Qwen 2.5 template (the tiny model's), without a tokenizer."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    from trainers.tiny_model import qwen2_5_chat_template
+
+    rendered = render_jinja_template(
+        [messages], tools=tools, chat_template=qwen2_5_chat_template(), **kw
+    )
+    text = rendered[0] if isinstance(rendered, tuple) else rendered
+    return text[0] if isinstance(text, list) else text
+
+
+def default_corpus(env_name: str = "refund_agent", n_trajectories: int = 240) -> list[str]:
+    """System prompts and openings of every train scenario, plus rendered expert episodes."""
+    import envs
+
+    env = envs.make_raw(env_name, split="train")
+    texts = []
+    for scenario in env.scenarios:
+        opening = env.opening_messages(scenario)
+        texts.extend(m.content for m in opening)
+    trajectories = demonstrations(env_name, n_trajectories)
+    for trajectory in trajectories:
+        chat = [m.to_chat() for m in trajectory.messages]
+        texts.append(render_chat(chat, trajectory.tools))
+    return texts
+
+
+def grpo_rows(env: ToolEnv, scenarios: Sequence[Scenario], seed: int) -> list[dict[str, Any]]:
+    """One GRPO prompt row per scenario (see the module docstring)."""
+    rows = []
+    for scenario in scenarios:
+        episode = episode_seed(seed, scenario)
+        prompt = [m.to_chat() for m in env.opening_messages(scenario)]
+        prompt = [{"role": m["role"], "content": m["content"], JOB_KEY: ""} for m in prompt]
+        prompt[-1][JOB_KEY] = f"{scenario.id}|{episode}"
+        rows.append(
+            {
+                "prompt": prompt,
+                "scenario_id": scenario.id,
+                "seed": episode,
+                "slices": list(scenario.slices),
+            }
+        )
+    return rows
+
+
+def parse_job(prompt: list[dict[str, Any]]) -> tuple[str, int]:
+    """(scenario id, seed) from a GRPO prompt built by `grpo_rows`."""
+    for message in reversed(prompt):
+        key = message.get(JOB_KEY)
+        if key:
+            scenario_id, _, seed = str(key).rpartition("|")
+            return scenario_id, int(seed)
+    raise ValueError(f"a GRPO prompt without its '{JOB_KEY}' (rows come from trainers.data)")
