@@ -24,10 +24,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import envs  # noqa: E402
-from envs.base import ToolEnv  # noqa: E402
+import envs
+from envs.base import ToolEnv
 
-CALC = '<tool_call>\n{{"name": "calculator", "arguments": {{"expression": "{expr}"}}}}\n</tool_call>'
+CALC = (
+    '<tool_call>\n{{"name": "calculator", "arguments": {{"expression": "{expr}"}}}}\n</tool_call>'
+)
+
+
+Episodes = list[tuple[dict[str, Any], list[str]]]
 
 
 def math_script() -> list[str]:
@@ -35,7 +40,9 @@ def math_script() -> list[str]:
     return [*steps, "<answer>31</answer>"]
 
 
-def time_episode(env: ToolEnv, actions: list[str], seed: int, options: dict[str, Any]) -> list[float]:
+def time_episode(
+    env: ToolEnv, actions: list[str], seed: int, options: dict[str, Any]
+) -> list[float]:
     env.reset(seed=seed, options=options)
     timings = []
     for action in actions:
@@ -47,20 +54,23 @@ def time_episode(env: ToolEnv, actions: list[str], seed: int, options: dict[str,
     return timings
 
 
-def expert_actions(env: ToolEnv) -> list[tuple[dict[str, Any], list[str]]]:
+def expert_actions(env: ToolEnv) -> Episodes:
     """Record the expert's actions once per eval scenario, to replay them without the policy."""
-    from envs.rollout import rollout, EpisodeJob
+    from envs.rollout import EpisodeJob, rollout
     from policies.scripted import make_scripted
 
     jobs = [EpisodeJob(s, seed=i) for i, s in enumerate(env.scenarios)]
     episodes = []
-    for trajectory, job in zip(rollout(lambda: env, make_scripted("expert"), jobs, batch_size=1), jobs):
+    played = rollout(lambda: env, make_scripted("expert"), jobs, batch_size=1)
+    for trajectory, job in zip(played, jobs, strict=True):
         actions = [m.content for m in trajectory.messages if m.role == "assistant"]
         episodes.append(({"scenario": job.scenario}, actions))
     return episodes
 
 
-def run(name: str, env: ToolEnv, episodes: list[tuple[dict[str, Any], list[str]]], repeat: int) -> None:
+def run(
+    name: str, env: ToolEnv, episodes: list[tuple[dict[str, Any], list[str]]], repeat: int
+) -> None:
     step_us: list[float] = []
     start = time.perf_counter()
     count = 0
@@ -73,6 +83,7 @@ def run(name: str, env: ToolEnv, episodes: list[tuple[dict[str, Any], list[str]]
         f"{name:<14} episodes={count:>6}  steps={len(step_us):>7}  "
         f"median µs/step={statistics.median(step_us):7.1f}  "
         f"p90 µs/step={statistics.quantiles(step_us, n=10)[-1]:7.1f}  "
+        f"mean µs/step={statistics.fmean(step_us):7.1f}  "
         f"episodes/s (incl. reset)={count / wall:8.0f}"
     )
 

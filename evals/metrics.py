@@ -264,7 +264,8 @@ def _slice_metrics(
     eps: Episodes, idx: np.ndarray, cost: CostConfig, cfg: StatsConfig
 ) -> dict[str, Estimate]:
     col = eps.cols
-    out: dict[str, Estimate | None] = {"policy_error_rate": stats.rate(col["errored"][idx])}
+    out: dict[str, Estimate | None] = {}
+    out["policy_error_rate"] = stats.rate(col["errored"][idx], cfg=cfg)
     idx = idx[~col["errored"][idx]]
     if idx.size == 0:
         return {key: est for key, est in out.items() if est is not None}

@@ -84,7 +84,7 @@ def test_turn_limit_truncates() -> None:
     env.reset(seed=0)
     action = CALL.format(name="get_current_date", args="{}")
     assert env.step(action)[3] is False
-    _, reward, terminated, truncated, info = env.step(action)
+    _, _, terminated, truncated, info = env.step(action)
     assert truncated and not terminated
     assert info["trajectory"].termination is Termination.TURN_LIMIT
     with pytest.raises(gym.error.ResetNeeded):
@@ -146,7 +146,7 @@ def test_short_name_and_gym_id_build_the_same_env() -> None:
     by_id = gym.make("toolgym/RefundAgent-v0", split="cases")
     assert type(by_name.unwrapped) is type(by_id.unwrapped)
     assert "refund_agent" in envs.ENVS.names() and "math_tools" in envs.ENVS.names()
-    with pytest.raises(KeyError, match="unknown env 'refnd_agent'.*refund_agent"):
+    with pytest.raises(KeyError, match=r"unknown env 'refnd_agent'.*refund_agent"):
         envs.make("refnd_agent")
 
 

@@ -221,7 +221,8 @@ def test_exactly_one_failing_rule_gives_no_go(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     candidate = write_run(tmp_path / "candidate", replace(CANDIDATE, **change))
-    code = main([f"rules={runs['rules']}", f"candidate={candidate}", f"baseline={runs['baseline']}"])
+    args = [f"rules={runs['rules']}", f"candidate={candidate}", f"baseline={runs['baseline']}"]
+    code = main([*args, "n_resamples=200"])  # no rule here reads a bootstrap interval
     out = capsys.readouterr().out
     assert code == 1, out
     verdict = out[out.index("VERDICT"):]

@@ -7,7 +7,6 @@ the same sandbox, so the same actions give the same observations.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -33,7 +32,7 @@ class Sandbox:
         rng: np.random.Generator | None = None,
     ) -> None:
         self.now = now
-        self.db: dict[str, Any] = copy.deepcopy(db) if db else {}
+        self.db: dict[str, Any] = db if db is not None else {}  # owned: pass a fresh dict
         self.faults = {fault.tool: fault for fault in faults}
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.call_counts: dict[str, int] = {}
@@ -56,5 +55,8 @@ class Sandbox:
         return CallError(kind, FAULT_MESSAGES[fault.kind].format(tool=tool_name))
 
     def snapshot(self) -> dict[str, Any]:
-        """The end state rewards judge: database plus the ordered side effects."""
-        return {"db": copy.deepcopy(self.db), "events": copy.deepcopy(self.events)}
+        """The end state rewards judge: database plus the ordered side effects.
+
+        Not a copy: it is taken when the episode ends, after which nothing changes this
+        sandbox (the next `reset` builds a new one)."""
+        return {"db": self.db, "events": self.events}
