@@ -121,6 +121,7 @@ class RefundAgentEnv(ToolEnv):
             trajectory.checks[name] for name in ("outcome", "escalation", "truthful")
         )
         trajectory.violations = _violations(trajectory, scenario)
+        trajectory.checks["rules"] = not trajectory.violations
 
 
 def _violations(trajectory: Trajectory, scenario: RefundScenario) -> list[str]:

@@ -51,7 +51,9 @@ from evals.report import (
     GateResult,
     RuleResult,
     SliceRow,
-    fmt,
+    describe,
+    describe_delta,
+    note_for,
     render_gate_markdown,
     render_gate_text,
 )
@@ -201,7 +203,7 @@ def _check_rule(rule: Rule, inputs: _Inputs) -> RuleResult:
         est = inputs.canary.get(rule.key)
         if est is None:
             raise GateError(f"{where}: canary metric absent (no cost config or usable data)")
-        return _result(rule, _field(est, rule.field, where), _describe(est), None)
+        return _result(rule, _field(est, rule.field, where), describe(est), None)
     table = inputs.candidate.table
     if rule.slice not in table.slices:
         known = ", ".join(sorted(table.slices))
@@ -214,7 +216,7 @@ def _check_rule(rule: Rule, inputs: _Inputs) -> RuleResult:
         except PairingError as exc:
             raise GateError(f"{where}: {exc}") from exc
         note = f"Δ {rule.key} = {delta.point:+.3g}, p={delta.p_value:.2g}"
-        return _result(rule, _field(delta, rule.field, where), _describe_delta(delta), note)
+        return _result(rule, _field(delta, rule.field, where), describe_delta(delta), note)
     est = table.get(rule.slice, rule.key)
     if est is None:
         present = ", ".join(sorted(table.slices[rule.slice]))
@@ -225,12 +227,7 @@ def _check_rule(rule: Rule, inputs: _Inputs) -> RuleResult:
     value = _field(est, rule.field, where)
     base = inputs.baseline.table.get(rule.slice, rule.key) if inputs.baseline else None
     base_value = getattr(base, rule.field, None) if base is not None else None
-    return _result(rule, value, _describe(est), _note(rule, value, base_value))
-
-
-def _note(rule: Rule, value: float, base: float | None) -> str:
-    label = rule.key if rule.field == "point" else f"{rule.key}.{rule.field}"
-    return f"{label} {fmt(base)} → {fmt(value)}" if base is not None else f"{label} {fmt(value)}"
+    return _result(rule, value, describe(est), note_for(rule.key, rule.field, value, base_value))
 
 
 def _result(rule: Rule, value: float, detail: str, note: str | None) -> RuleResult:
@@ -242,22 +239,6 @@ def _result(rule: Rule, value: float, detail: str, note: str | None) -> RuleResu
         passed=rule.holds(value),
         detail=detail,
         note=note or f"{rule.key} {value:.4g}",
-    )
-
-
-def _describe(est: Estimate) -> str:
-    count = f", count={est.count}" if est.count is not None else ""
-    return (
-        f"point {est.point:.4g}, CI [{est.lower_ci:.4g}, {est.upper_ci:.4g}], "
-        f"n={est.n}{count} ({est.method})"
-    )
-
-
-def _describe_delta(delta: Delta) -> str:
-    return (
-        f"Δ {delta.point:+.4g}, CI [{delta.lower_ci:+.4g}, {delta.upper_ci:+.4g}], "
-        f"p={delta.p_value:.3g} ({delta.test}), {delta.n_pairs} pairs by {delta.unit}, "
-        f"{delta.n_unpaired} unpaired excluded"
     )
 
 
@@ -285,7 +266,7 @@ def _check_no_regressions(stmt: NoRegressions, inputs: _Inputs) -> list[RuleResu
                 slice=name,
                 value=delta.point,
                 passed=not worse,
-                detail=f"{_describe_delta(delta)}; {rule}",
+                detail=f"{describe_delta(delta)}; {rule}",
                 note=f"no regression (Δ {delta.point:+.3g})",
             )
         )
@@ -354,6 +335,7 @@ def run_gate(settings: GateSettings) -> GateResult:
     if canary_rules and not settings.canary:
         first = canary_rules[0]
         raise GateError(f"canary=LOG is required by {first.location}: {first.text}")
+    records = read_canary_log(settings.canary, settings.canary_model) if settings.canary else None
     candidate = load_run(settings.candidate, cfg)
     baseline = load_run(settings.baseline, cfg) if settings.baseline else None
     deltas = None
@@ -365,10 +347,7 @@ def run_gate(settings: GateSettings) -> GateResult:
             candidate.episodes, baseline.episodes, only=wanted,
             confidence=cfg.confidence, n_resamples=cfg.n_resamples, seed=cfg.seed,
         )
-    canary = None
-    if settings.canary:
-        records = read_canary_log(settings.canary, settings.canary_model)
-        canary = canary_metrics(records, candidate.cost, cfg)
+    canary = canary_metrics(records, candidate.cost, cfg) if records else None
     inputs = _Inputs(candidate, baseline, deltas, canary, ruleset)
     results = evaluate(statements, inputs)
     return GateResult(

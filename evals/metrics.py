@@ -16,6 +16,12 @@ makes sense (success, rewards, per-episode rates).
 * Metric keys carry their arguments canonically: `format_pass_rate[tag=<answer>]`,
   `api_version_match_rate[version=3.2.1]`, `check_pass_rate[name=unit_tests]`.
   `METRICS` lists every name and its arguments; `evals.rules` validates against it.
+* `pass@k` / `pass^k` exist for k = 1 .. the fewest epochs any scenario of the slice
+  has (a run with `epochs=k` has k trajectories per scenario, told apart by `epoch`);
+  with one epoch both equal success@1.
+* `rule_violation_rate` exists only where the env checks rules, which it says by setting
+  `checks["rules"]` (= no violation) on each trajectory; elsewhere it is absent, so an
+  env that checks nothing can never pass a violation cap by default.
 * Checks map to metrics by name: `format` → `format_pass_rate`, `format:<tag>` →
   `format_pass_rate[tag=<tag>]`, `math_correct` → `math_correct_rate`,
   `api_version:<v>` → `api_version_match_rate[version=<v>]`; every check `X` is also
@@ -182,7 +188,8 @@ class Episodes:
         trajs = list(trajectories)
         codes: dict[tuple[str, str], int] = {}
         slices: dict[str, list[int]] = {AGGREGATE: list(range(len(trajs)))}
-        rows, sparse = [], {"components": {}, "checks": {}}  # type: ignore[var-annotated]
+        rows: list[tuple[float, ...]] = []
+        sparse: dict[str, dict[str, list[tuple[int, float]]]] = {"components": {}, "checks": {}}
         calls: list[tuple[int, bool]] = []
         latency: list[tuple[int, float]] = []
         for i, t in enumerate(trajs):
@@ -242,6 +249,9 @@ def _mask(n: int, idx: np.ndarray) -> np.ndarray:
     return mask
 
 
+RULES_CHECK = "rules"  # checks["rules"] = no violation; its presence says rules were checked
+
+
 def compute_metrics(
     trajectories: Iterable[Trajectory] | Episodes,
     cost: CostConfig | None = None,
@@ -277,7 +287,10 @@ def _slice_metrics(
         averaged.append((f"reward.{name}", values, idx[present[idx]]))
     averaged.append(("tokens_per_episode", col["tokens"], idx[~np.isnan(col["tokens"][idx])]))
     out.update(_grouped_means(averaged, eps.scenario, cfg))
-    out["rule_violation_rate"] = stats.rate(col["violated"][idx], scen, cfg)
+    ruled = eps.checks.get(RULES_CHECK)  # only envs that check rules say how often they broke
+    if ruled is not None:
+        keep = idx[ruled[1][idx]]
+        out["rule_violation_rate"] = stats.rate(col["violated"][keep], eps.scenario[keep], cfg)
     out["escalation_rate"] = stats.rate(col["escalated"][idx], scen, cfg)
     for check, (values, present) in sorted(eps.checks.items()):
         keep = idx[present[idx]]
@@ -429,7 +442,9 @@ def _pairs(cand: Episodes, base: Episodes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _pairable(cand: Episodes, base: Episodes) -> list[tuple[str, str]]:
-    keys = ["success@1", "reward", "rule_violation_rate", "escalation_rate"]
+    keys = ["success@1", "reward", "escalation_rate"]
+    if RULES_CHECK in cand.checks and RULES_CHECK in base.checks:
+        keys.append("rule_violation_rate")
     keys += [f"reward.{c}" for c in sorted(cand.components.keys() & base.components.keys())]
     for check in sorted(cand.checks.keys() & base.checks.keys()):
         keys += check_keys(check)
@@ -438,9 +453,12 @@ def _pairable(cand: Episodes, base: Episodes) -> list[tuple[str, str]]:
 
 def _values(eps: Episodes, key: str) -> tuple[str, np.ndarray, np.ndarray] | None:
     """(source, per-episode values, present mask) of a pairable metric key."""
-    if key in ("success@1", "reward", "rule_violation_rate", "escalation_rate"):
-        column = {"success@1": "success", "rule_violation_rate": "violated",
-                  "escalation_rate": "escalated"}.get(key, key)
+    if key == "rule_violation_rate":
+        if RULES_CHECK not in eps.checks:
+            return None
+        return key, eps.cols["violated"].astype(float), eps.checks[RULES_CHECK][1]
+    if key in ("success@1", "reward", "escalation_rate"):
+        column = {"success@1": "success", "escalation_rate": "escalated"}.get(key, key)
         return key, eps.cols[column].astype(float), np.ones(len(eps.keys), dtype=bool)
     if key.startswith("reward.") and key[len("reward.") :] in eps.components:
         return (key, *eps.components[key[len("reward.") :]])

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from pydantic import BaseModel, Field
 
 from evals.metrics import AGGREGATE, MetricTable
-from evals.stats import Estimate
+from evals.stats import Delta, Estimate
 
 PASS, FAIL = "✓", "✗"
 
@@ -81,6 +81,31 @@ def fmt_estimate(est: Estimate | None) -> str:
     return f"{fmt(est.point)} [{fmt(est.lower_ci)}, {fmt(est.upper_ci)}]"
 
 
+def describe(est: Estimate) -> str:
+    """The numbers behind a rule's value: point, interval, n, count, method."""
+    count = f", count={est.count}" if est.count is not None else ""
+    return (
+        f"point {fmt(est.point)}, CI [{fmt(est.lower_ci)}, {fmt(est.upper_ci)}], "
+        f"n={est.n}{count} ({est.method})"
+    )
+
+
+def describe_delta(delta: Delta) -> str:
+    return (
+        f"Δ {delta.point:+.4g}, CI [{delta.lower_ci:+.4g}, {delta.upper_ci:+.4g}], "
+        f"p={delta.p_value:.3g} ({delta.test}), {delta.n_pairs} pairs by {delta.unit}, "
+        f"{delta.n_unpaired} unpaired excluded"
+    )
+
+
+def note_for(key: str, field: str, value: float, baseline: float | None) -> str:
+    """Short slice-table form: `rule_violation_rate 0.62 → 0.05` (baseline → candidate)."""
+    label = key if field == "point" else f"{key}.{field}"
+    if baseline is None:
+        return f"{label} {fmt(value)}"
+    return f"{label} {fmt(baseline)} → {fmt(value)}"
+
+
 def _mark(passed: bool) -> str:
     return PASS if passed else FAIL
 
@@ -126,8 +151,17 @@ def render_gate_text(result: GateResult) -> str:
     return "\n".join([*lines, "", *_verdict_lines(result)]) + "\n"
 
 
+def _md_cell(text: str) -> str:
+    """Escape a table cell: `|` everywhere, `<` `>` outside code spans (else `<answer>`
+    would vanish as an HTML tag)."""
+    parts = text.replace("|", "\\|").split("`")
+    for i in range(0, len(parts), 2):
+        parts[i] = parts[i].replace("<", "&lt;").replace(">", "&gt;")
+    return "`".join(parts)
+
+
 def _md_row(cells: Iterable[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    return "| " + " | ".join(_md_cell(c) for c in cells) + " |"
 
 
 def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:

@@ -23,16 +23,21 @@ Grammar (one statement per line; `#` starts a comment; blank lines are ignored):
     field    := point | lower_ci | upper_ci | p_value | count | n
     op       := '<=' | '<' | '>=' | '>' | '==' | '!='
 
-No slice (no argument, or the `aggregate.` prefix) means the `aggregate` slice.
+No slice (no argument, or the `aggregate.` prefix) means the `aggregate` slice; after
+the prefix, positional arguments are the metric's own
+(`aggregate.api_version_match_rate('3.2.1')`).
 `p_value` exists only for `delta.` rules; `count` only for rates and counts.
 
 Sections. Rules before any header belong to `dev_to_staging`; the
 `staging_to_production` gate keeps every dev rule and adds its own (the seed: "Keep all
-Dev→Staging rules"). Settings apply to the whole file and may be given once each.
+Dev→Staging rules"). `no_regressions_tolerance` and `no_regressions_alpha` apply to
+the whole file and may be given once each; `no_regressions_on` may appear in any section.
 
 `no_regressions_on: [s1, s2]` — for each listed slice, paired candidate − baseline
 success@1 (`delta.success@1(s)`) fails when its point is below −tolerance, or when it is
-negative and the exact McNemar test says the drop is significant (p < alpha). Defaults:
+negative and the paired test says the drop is significant (p < alpha; exact McNemar, or
+Wilcoxon over scenarios when there are several epochs). A slice missing from either run
+or without pairs is an error, not a pass. Defaults:
 tolerance 0.0 (the seed: "If the model does worse on any of these … automatic no-go"),
 alpha 0.05; `no_regressions_tolerance: 0.02` allows a 2-point drop that is not
 significant. Comparisons treat values within 1e-9 (relative) of the threshold as equal.
@@ -168,14 +173,13 @@ def parse_rules(
         if parser.peek().text == "[":
             section = parser.header()
             if section in seen_sections:
-                raise parser.error(parser.tokens[1], "each section header once")
+                raise parser.error(parser.tokens[1], "a section not opened before")
             seen_sections.add(section)
         elif parser.peek(1).text == ":":
             name, value = parser.setting(section)
-            if name in settings or (name == "no_regressions_on" and name in seen_sections):
-                raise parser.error(parser.tokens[0], f"'{name}' given once per file")
+            if name in settings:
+                raise parser.error(parser.tokens[0], f"one '{name}' per file (already set)")
             if isinstance(value, NoRegressions):
-                seen_sections.add(name)
                 statements.append(value)
             else:
                 settings[name] = value
@@ -271,10 +275,10 @@ class _LineParser:
         self.expect(("punct",), "':'", ":")
         if name.text != "no_regressions_on":
             value = self.expect(("number",), f"a number for {name.text}")
-            low, high = (0.0, 1.0)
             number = float(value.text)
-            if not low <= number < high or (name.text == "no_regressions_alpha" and number == 0):
-                raise self.error(value, f"a value in [0, 1) for {name.text}")
+            alpha = name.text == "no_regressions_alpha"
+            if not 0.0 <= number < 1.0 or (alpha and number == 0.0):
+                raise self.error(value, f"a value in {'(0' if alpha else '[0'}, 1) for {name.text}")
             self.end()
             return name.text, number
         slices = self.value_list()
@@ -395,7 +399,8 @@ class _LineParser:
     ) -> tuple[str | None, dict[str, str]]:
         """Arguments → (slice, {param: value}); the first positional one is the slice."""
         bound: dict[str, str] = {}
-        positional = [p for p in params]
+        positional = list(params)
+        prefixed = slice_name is not None
         keywords_started = False
         for token, keyword, value in args:
             if keyword is None:
@@ -405,6 +410,8 @@ class _LineParser:
                     slice_name = value
                 elif positional:
                     bound[positional.pop(0)] = value
+                elif prefixed:
+                    raise self.error(token, "')': the 'aggregate.' prefix already names the slice")
                 else:
                     extra = f"({', '.join(params)})" if params else "(none)"
                     raise self.error(token, f"')': no more arguments for {named.text} {extra}")

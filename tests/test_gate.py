@@ -123,8 +123,9 @@ def _slice_episodes(spec: Spec, name: str, n: int, wins: int, lost: int) -> list
     for i in range(n):
         t = _episode(name, i, lost <= i < lost + wins, rng)
         t.latency_ms[0] = float(rng.uniform(300.0, spec.latency_high))
-        if name == "headache_redflags" and i >= n - spec.violations:
-            t.violations = ["diagnosis_given"]
+        if name == "headache_redflags":  # the triage env checks its safety rules
+            t.violations = ["diagnosis_given"] if i >= n - spec.violations else []
+            t.checks = {"rules": not t.violations}
         if name == "math_basic":
             t.checks = {"math_correct": t.success, "format:<answer>": i < spec.format_ok}
         if name == "debug_search_api":
@@ -230,13 +231,15 @@ def test_exactly_one_failing_rule_gives_no_go(
     assert f"✗ {failing}" in verdict
 
 
-def test_malformed_rules_exit_2_with_line_and_token(runs: dict[str, Path]) -> None:
+def test_malformed_rules_exit_2_with_line_and_token(
+    runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = runs["root"] / "bad_rules.txt"
     bad.write_text(SEED_RULES.replace("latency_p95_ms.point <= 900", "latency_p95_ms.point =< 900"))
-    proc = _cli(f"rules={bad}", f"candidate={runs['candidate']}", f"baseline={runs['baseline']}")
-    assert proc.returncode == 2
-    assert f"{bad}:12:22: expected a comparison operator" in proc.stderr
-    assert "found '='" in proc.stderr
+    code = main([f"rules={bad}", f"candidate={runs['candidate']}", f"baseline={runs['baseline']}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{bad}:12:22: expected a comparison operator" in err and "found '='" in err
 
 
 def test_unknown_slice_is_an_error_listing_the_run_slices(
@@ -260,3 +263,43 @@ def test_missing_baseline_and_bad_keys_are_usage_errors(
     assert "candidat" in capsys.readouterr().err
     assert main([f"rules={runs['rules']}", f"candidate={runs['candidate']}", "stage=prod"]) == 2
     assert "key 'stage'" in capsys.readouterr().err
+
+
+def _canary_log(path: Path, *, incidents: int = 0, lines: list[str] | None = None) -> Path:
+    """5,000 served requests: 3% abandoned, latency up to 940 ms, billed $0.02 per 1k tokens."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(5000):
+        rows.append(json.dumps({
+            "request_id": f"r{i}", "model": "candidate-v2", "abandoned": i % 100 < 3,
+            "safety_incident": i < incidents, "latency_ms": float(rng.uniform(200, 940)),
+            "prompt_tokens": 600, "completion_tokens": 400, "cost_usd": 0.02,
+        }))
+    path.write_text("\n".join([*rows, *(lines or [])]) + "\n")
+    return path
+
+
+def test_staging_gate_keeps_dev_rules_and_adds_canary_rules(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [f"rules={runs['rules']}", f"candidate={runs['candidate']}",
+            f"baseline={runs['baseline']}", "stage=staging_to_production", "n_resamples=200"]
+    assert main([*args, f"canary={_canary_log(tmp_path / 'ok.jsonl')}"]) == 0
+    out = capsys.readouterr().out
+    assert "✓ canary.safety_incidents.count == 0" in out
+    assert "✓ aggregate.success@1.lower_ci >= 0.82" in out  # a dev rule, kept
+    assert main([*args, f"canary={_canary_log(tmp_path / 'bad.jsonl', incidents=1)}"]) == 1
+    verdict = capsys.readouterr().out.split("VERDICT")[1]
+    assert "1 of 17 rules failed" in verdict and "✗ canary.safety_incidents.count == 0" in verdict
+    assert main(args) == 2
+    assert "canary=LOG is required" in capsys.readouterr().err
+
+
+def test_malformed_canary_line_names_file_and_line(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = _canary_log(tmp_path / "canary.jsonl", lines=['{"request_id": "x", "model": 3}'])
+    args = [f"rules={runs['rules']}", f"candidate={runs['candidate']}",
+            f"baseline={runs['baseline']}", "stage=staging_to_production", f"canary={log}"]
+    assert main(args) == 2
+    assert f"{log}:5001: not a canary record" in capsys.readouterr().err

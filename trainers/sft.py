@@ -1,0 +1,333 @@
+"""`python -m trainers.sft env=refund_agent`: the cold start, SFT on demonstrations.
+
+Contract
+--------
+* **Config**: `configs/sft.yaml` + Hydra overrides, validated into `SFTRunConfig`. A bad
+  config (unknown env, a model folder that does not exist, a bad value) stops before any
+  work with exit code 2 and a message naming the key and the allowed values.
+* **Model**: `model=tiny` (default) builds the project's own model and tokenizer
+  (`trainers.tiny_model`, tokenizer trained on `trainers.data.default_corpus`: train
+  split only) into a cache keyed by its build parameters; any folder or Hugging Face id
+  works instead (`model=Qwen/Qwen2.5-0.5B-Instruct`).
+* **Data** (train split only): `trainers.data.demonstrations`: the expert's episodes,
+  with a `data.failure_share` of them replaced by the seed's failure modes
+  (`name_instead_of_id`, `quitter`): realistic logs, so that SFT teaches the format and
+  RL has behaviour left to fix. Written to `<out>/data/sft.jsonl` (hashed in the manifest).
+* **Training**: TRL `SFTTrainer` with `assistant_only_loss=True`: labels are -100 on
+  every system, user and tool token; only the assistant's turns (as the model writes them,
+  `<|im_end|>` included) are learned.
+* **Run folder** (`runs/sft/<env>-<model tag>` by default): `manifest.json`
+  (`trainers.manifest`), `metrics.jsonl`, `tb/` (TensorBoard), `checkpoints/`, `final/`
+  (model + tokenizer). `resume=true` continues from the newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from configs import ConfigError, compose
+
+EXIT_OK, EXIT_CONFIG = 0, 2
+Cfg = TypeVar("Cfg", bound=BaseModel)
+
+
+class TinySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cache_dir: str | None = None
+    corpus_trajectories: int = Field(default=240, ge=1)
+    vocab_size: int = Field(default=2048, ge=256)
+    hidden_size: int = Field(default=128, ge=8)
+    num_layers: int = Field(default=2, ge=1)
+    num_heads: int = Field(default=4, ge=1)
+    num_kv_heads: int = Field(default=2, ge=1)
+    max_position_embeddings: int = Field(default=2048, ge=128)
+    line_tokens: int = Field(default=64, ge=0)
+
+    def build_params(self) -> dict[str, int]:
+        return self.model_dump(exclude={"cache_dir", "corpus_trajectories"})
+
+
+class DataSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    demonstrations: int | None = Field(default=None, ge=1)
+    failure_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    failure_modes: list[str] = Field(default_factory=lambda: ["name_instead_of_id", "quitter"])
+
+
+class SFTTrainerSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    learning_rate: float = Field(gt=0)
+    lr_scheduler: str = "cosine"
+    warmup_steps: int = Field(default=0, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    max_length: int = Field(default=2048, ge=16)
+    save_steps: int = Field(default=50, ge=1)
+    save_total_limit: int = Field(default=2, ge=1)
+
+
+class SFTRunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    env: str
+    model: str = "tiny"
+    out: str | None = None
+    seed: int = Field(default=0, ge=0)
+    resume: bool = False
+    tiny: TinySpec = Field(default_factory=TinySpec)
+    data: DataSpec = Field(default_factory=DataSpec)
+    trainer: SFTTrainerSpec
+
+
+@dataclass
+class SFTResult:
+    final_dir: Path
+    metrics_path: Path
+    steps: int
+    wall_s: float
+    losses: list[float]
+
+
+# ---- configuration (shared with trainers.grpo) --------------------------------------------
+def load_config(name: str, argv: Sequence[str], model: type[Cfg]) -> Cfg:
+    """Compose `configs/<name>.yaml` with overrides and validate it (errors name the key)."""
+    raw = compose(name, argv)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{key}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+def check_env(name: str) -> None:
+    import envs
+
+    try:
+        envs.ENVS.entry(name)
+    except KeyError:
+        raise ConfigError(f"env: unknown env '{name}'; allowed: {', '.join(envs.ENVS.names())}")
+
+
+def check_model(model: str, *, extra: Sequence[str] = ()) -> None:
+    """A model is `tiny` (or one of `extra`), an existing folder, or a cached hub id."""
+    if model in ("tiny", *extra) or Path(model).expanduser().is_dir():
+        return
+    allowed = ", ".join(["tiny", *extra, "a model folder", "a Hugging Face model id"])
+    looks_like_path = model.startswith(("/", ".", "~")) or model.count("/") != 1
+    if looks_like_path:
+        raise ConfigError(f"model: no model folder at '{model}'; allowed: {allowed}")
+    if os.environ.get("HF_HUB_OFFLINE") == "1" and not _in_hub_cache(model):
+        raise ConfigError(
+            f"model: '{model}' is not in the Hugging Face cache and HF_HUB_OFFLINE=1; "
+            f"allowed: {allowed}"
+        )
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+
+
+def model_tag(model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model).name or model)[:64]
+
+
+def cache_root(tiny: TinySpec) -> Path:
+    root = tiny.cache_dir or os.environ.get("TOOLGYM_CACHE") or "~/.cache/toolgym"
+    return Path(root).expanduser()
+
+
+def resolve_model(model: str, env: str, tiny: TinySpec, seed: int = 0) -> tuple[str, str]:
+    """(what `from_pretrained` loads, where it came from); builds the tiny model if needed."""
+    if model != "tiny":
+        path = Path(model).expanduser()
+        return (str(path), str(path)) if path.is_dir() else (model, f"hf:{model}")
+    from trainers.data import default_corpus
+    from trainers.tiny_model import ensure_tiny_model
+
+    params = {**tiny.build_params(), "seed": seed}
+    key = json.dumps({**params, "corpus": tiny.corpus_trajectories, "env": env}, sort_keys=True)
+    tag = hashlib.sha256(key.encode()).hexdigest()[:10]
+    folder = cache_root(tiny) / "tiny" / f"{env}-{tag}"
+    print(f"[tiny] model and tokenizer for {env} in {folder} (built on first use, no download)")
+    ensure_tiny_model(folder, lambda: default_corpus(env, tiny.corpus_trajectories), **params)
+    return str(folder), f"tiny:{tag}"
+
+
+# ---- the recipe -------------------------------------------------------------------------
+def run_dir(cfg: SFTRunConfig) -> Path:
+    return Path(cfg.out or f"runs/sft/{cfg.env}-{model_tag(cfg.model)}")
+
+
+def build_data(cfg: SFTRunConfig, out: Path) -> tuple[list[dict[str, Any]], Path]:
+    """Demonstrations (train split) as chat rows, written to `<out>/data/sft.jsonl`."""
+    from trainers.data import demonstrations, sft_rows
+
+    trajectories = demonstrations(
+        cfg.env,
+        cfg.data.demonstrations,
+        failure_share=cfg.data.failure_share,
+        failure_modes=cfg.data.failure_modes,
+        seed=cfg.seed,
+    )
+    rows = sft_rows(trajectories)
+    path = out / "data" / "sft.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return rows, path
+
+
+def sft_args(cfg: SFTRunConfig, out: Path) -> Any:
+    import torch
+    from trl import SFTConfig
+
+    t, cuda = cfg.trainer, torch.cuda.is_available()
+    return SFTConfig(
+        output_dir=str(out / "checkpoints"),
+        use_cpu=not cuda,
+        bf16=bool(cuda and torch.cuda.is_bf16_supported()),
+        gradient_checkpointing=False,
+        per_device_train_batch_size=t.batch_size,
+        max_steps=t.max_steps,
+        learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler,
+        warmup_steps=t.warmup_steps,
+        weight_decay=t.weight_decay,
+        assistant_only_loss=True,
+        max_length=t.max_length,
+        logging_steps=5,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        report_to="none",  # TensorBoard is added with the run's own folder
+        seed=cfg.seed,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+
+
+def make_trainer(cfg: SFTRunConfig, model: str, rows: list[dict[str, Any]], out: Path) -> Any:
+    """The TRL `SFTTrainer` of a run (also what the tests inspect)."""
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from datasets import Dataset, disable_progress_bars
+    from transformers import AutoTokenizer
+    from trl import SFTTrainer
+
+    from trainers.backends.trl import run_callbacks
+
+    disable_progress_bars()
+    dataset = Dataset.from_list([{"messages": r["messages"], "tools": r["tools"]} for r in rows])
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    fresh = not (cfg.resume and _last_checkpoint(out))
+    return SFTTrainer(
+        model=model,
+        args=sft_args(cfg, out),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=run_callbacks(out, cfg.trainer.max_steps, "loss", fresh=fresh),
+    )
+
+
+def _last_checkpoint(out: Path) -> Path | None:
+    from trainers.backends.trl import last_checkpoint
+
+    return last_checkpoint(out / "checkpoints")
+
+
+def run_sft(cfg: SFTRunConfig) -> SFTResult:
+    """Build the model if needed, export the data, train, save `final/`."""
+    import envs
+    from trainers import manifest as tm
+
+    out = run_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    model, base = resolve_model(cfg.model, cfg.env, cfg.tiny, cfg.seed)
+    env = envs.make_raw(cfg.env, split="train")
+    rows, data_path = build_data(cfg, out)
+    policies = sorted({r["policy"] for r in rows})
+    print(f"[sft] {len(rows)} demonstrations ({', '.join(policies)}) -> {data_path}")
+    manifest = tm.build_manifest(
+        kind="sft",
+        backend="trl",
+        env=env,
+        scenarios=env.scenarios,
+        model=base,
+        folder=Path(model) if Path(model).is_dir() else None,
+        sampling={},
+        config=cfg.model_dump(mode="json"),
+        extra_data={"sft.jsonl": tm.file_sha(data_path)},
+    )
+    _check_resume(cfg, out, manifest)
+    tm.write_manifest(out, manifest)
+    trainer = make_trainer(cfg, model, rows, out)
+    resume = _last_checkpoint(out) if cfg.resume else None
+    start = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    wall = time.perf_counter() - start
+    final = out / "final"
+    trainer.save_model(str(final))
+    trainer.processing_class.save_pretrained(final)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    manifest.result = {
+        "final_sha": tm.model_identity(str(final), final)[0],
+        "steps": trainer.state.global_step,
+        "wall_s": round(wall, 3),
+        "resumed_from": str(resume) if resume else None,
+        "loss_first_last": [losses[0], losses[-1]] if losses else [],
+    }
+    tm.write_manifest(out, manifest)
+    return SFTResult(final, out / "metrics.jsonl", trainer.state.global_step, wall, losses)
+
+
+def _check_resume(cfg: SFTRunConfig, out: Path, manifest: Any) -> None:
+    from trainers import manifest as tm
+
+    old = tm.read_manifest(out) if cfg.resume else None
+    if old is not None:
+        tm.check_resumable(old, manifest)
+
+
+def validate(cfg: SFTRunConfig) -> None:
+    """Everything that can be checked before any work."""
+    check_env(cfg.env)
+    check_model(cfg.model)
+    from policies.scripted import SCRIPTED_POLICIES
+
+    unknown = [m for m in cfg.data.failure_modes if m not in SCRIPTED_POLICIES]
+    if unknown:
+        raise ConfigError(
+            f"data.failure_modes: unknown {unknown}; allowed: {', '.join(SCRIPTED_POLICIES)}"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cfg = load_config("sft", argv, SFTRunConfig)
+        validate(cfg)
+    except ConfigError as exc:
+        print(f"trainers.sft: bad config: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    result = run_sft(cfg)
+    loss = f"loss {result.losses[0]:.3f} -> {result.losses[-1]:.3f}" if result.losses else ""
+    print(f"[sft] {result.steps} steps in {result.wall_s:.1f}s, {loss}; model: {result.final_dir}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
