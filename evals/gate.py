@@ -218,14 +218,25 @@ def _check_rule(rule: Rule, inputs: _Inputs) -> RuleResult:
         note = f"Δ {rule.key} = {delta.point:+.3g}, p={delta.p_value:.2g}"
         return _result(rule, _field(delta, rule.field, where), describe_delta(delta), note)
     est = table.get(rule.slice, rule.key)
+    base = inputs.baseline.table.get(rule.slice, rule.key) if inputs.baseline else None
+    if est is None and base is not None:  # the baseline has data the candidate lacks: fail
+        return RuleResult(
+            text=rule.text,
+            location=rule.location,
+            slice=rule.slice,
+            value=float("nan"),
+            passed=False,
+            detail=f"absent in the candidate run (baseline: {describe(base)})",
+            note=f"{rule.key} absent (e.g. no successful episode) ✗",
+        )
     if est is None:
         present = ", ".join(sorted(table.slices[rule.slice]))
         raise GateError(
-            f"{where}: metric '{rule.key}' is absent on slice '{rule.slice}' (the run does not "
-            f"produce it); present: {present}"
+            f"{where}: metric '{rule.key}' is absent on slice '{rule.slice}' (no data: the env "
+            f"does not produce it, or nothing it is computed from happened, e.g. no "
+            f"successful episode); present: {present}"
         )
     value = _field(est, rule.field, where)
-    base = inputs.baseline.table.get(rule.slice, rule.key) if inputs.baseline else None
     base_value = getattr(base, rule.field, None) if base is not None else None
     return _result(rule, value, describe(est), note_for(rule.key, rule.field, value, base_value))
 
@@ -341,11 +352,16 @@ def run_gate(settings: GateSettings) -> GateResult:
     deltas = None
     if baseline is not None:
         wanted = [(s.slice, s.key) for s in paired if isinstance(s, Rule)]
-        wanted += [(name, "success@1") for s in paired if isinstance(s, NoRegressions)
-                   for name in s.slices]
+        wanted += [
+            (name, "success@1") for s in paired if isinstance(s, NoRegressions) for name in s.slices
+        ]
         deltas = compute_deltas(
-            candidate.episodes, baseline.episodes, only=wanted,
-            confidence=cfg.confidence, n_resamples=cfg.n_resamples, seed=cfg.seed,
+            candidate.episodes,
+            baseline.episodes,
+            only=wanted,
+            confidence=cfg.confidence,
+            n_resamples=cfg.n_resamples,
+            seed=cfg.seed,
         )
     canary = canary_metrics(records, candidate.cost, cfg) if records else None
     inputs = _Inputs(candidate, baseline, deltas, canary, ruleset)
