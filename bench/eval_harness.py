@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.records import Trajectory  # noqa: E402
 from evals import run as harness  # noqa: E402
-from evals.metrics import compute_deltas, compute_metrics  # noqa: E402
+from evals.deltas import compute_deltas  # noqa: E402
+from evals.metrics import compute_metrics  # noqa: E402
 
 TARGET_S = 10.0
 

@@ -37,13 +37,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from configs import ConfigError, compose
 from core.records import read_jsonl
 from evals import stats
+from evals.deltas import compute_deltas
 from evals.metrics import (
     AGGREGATE,
     CostConfig,
     DeltaTable,
     Episodes,
     MetricTable,
-    compute_deltas,
     compute_metrics,
     cost_per_1k,
 )

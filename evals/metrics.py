@@ -4,9 +4,8 @@ Contract
 --------
 `compute_metrics(trajectories, cost)` returns a `MetricTable`: slice → metric key →
 `Estimate` (point, interval, n; see `evals.stats`). Slices are every tag found in
-`Trajectory.slices` plus `aggregate` (all episodes). `compute_deltas(candidate, baseline)`
-returns a `DeltaTable` of paired candidate − baseline deltas for the metrics where pairing
-makes sense (success, rewards, per-episode rates).
+`Trajectory.slices` plus `aggregate` (all episodes). `evals.deltas.compute_deltas`
+fills a `DeltaTable` of paired candidate − baseline deltas from the same `Episodes`.
 
 * A metric the run does not produce is **absent** from the table, never zero (no episode
   has the check, no tool call was made, no latency or tokens were recorded, ...).
@@ -95,13 +94,30 @@ METRICS = MetricRegistry(
         _S("reward", "mean total reward", delta=True),
         _S("reward.<component>", "mean of one component", delta=True, pattern=r"reward\..+"),
         _S("rule_violation_rate", "rate of episodes with a violation", delta=True, counted=True),
-        _S("format_pass_rate", "rate of checks['format'] or checks['format:<tag>']",
-           params=("tag",), delta=True, counted=True),
+        _S(
+            "format_pass_rate",
+            "rate of checks['format'] or checks['format:<tag>']",
+            params=("tag",),
+            delta=True,
+            counted=True,
+        ),
         _S("math_correct_rate", "rate of checks['math_correct']", delta=True, counted=True),
-        _S("api_version_match_rate", "rate of checks['api_version:<version>']",
-           params=("version",), required=("version",), delta=True, counted=True),
-        _S("check_pass_rate", "rate of checks['<name>']", params=("name",),
-           required=("name",), delta=True, counted=True),
+        _S(
+            "api_version_match_rate",
+            "rate of checks['api_version:<version>']",
+            params=("version",),
+            required=("version",),
+            delta=True,
+            counted=True,
+        ),
+        _S(
+            "check_pass_rate",
+            "rate of checks['<name>']",
+            params=("name",),
+            required=("name",),
+            delta=True,
+            counted=True,
+        ),
         _S("tool_call_correctness.schema", "rate of schema-valid tool calls", counted=True),
         _S("escalation_rate", "rate of episodes ending in escalation", delta=True, counted=True),
         _S("policy_error_rate", "rate of episodes lost to policy/infra errors", counted=True),
@@ -178,8 +194,17 @@ class Episodes:
     calls: tuple[np.ndarray, np.ndarray] = (np.zeros(0, int), np.zeros(0, bool))  # owner, valid
     latency: tuple[np.ndarray, np.ndarray] = (np.zeros(0, int), np.zeros(0))  # owner, ms
 
-    _COLUMNS = ("errored", "success", "reward", "violated", "escalated", "turns", "tokens",
-                "completion", "latency_s")
+    _COLUMNS = (
+        "errored",
+        "success",
+        "reward",
+        "violated",
+        "escalated",
+        "turns",
+        "tokens",
+        "completion",
+        "latency_s",
+    )
 
     @classmethod
     def of(cls, trajectories: Iterable[Trajectory] | Episodes) -> Episodes:
@@ -198,11 +223,20 @@ class Episodes:
                     raise ValueError(f"{t.scenario_id}: slice tag '{AGGREGATE}' is reserved")
                 slices.setdefault(tag, []).append(i)
             tok = t.tokens
-            rows.append((codes.setdefault((t.env_id, t.scenario_id), len(codes)),
-                         t.termination == Termination.POLICY_ERROR, t.success, t.reward,
-                         bool(t.violations), t.termination == Termination.ESCALATION, t.turns,
-                         tok.prompt + tok.completion if tok else np.nan,
-                         tok.completion if tok else np.nan, sum(t.latency_ms) / 1000.0))
+            rows.append(
+                (
+                    codes.setdefault((t.env_id, t.scenario_id), len(codes)),
+                    t.termination == Termination.POLICY_ERROR,
+                    t.success,
+                    t.reward,
+                    bool(t.violations),
+                    t.termination == Termination.ESCALATION,
+                    t.turns,
+                    tok.prompt + tok.completion if tok else np.nan,
+                    tok.completion if tok else np.nan,
+                    sum(t.latency_ms) / 1000.0,
+                )
+            )
             for name, value in t.reward_components.items():
                 sparse["components"].setdefault(name, []).append((i, value))
             for name, passed in t.checks.items():
@@ -372,168 +406,12 @@ def cost_per_1k(cost: CostConfig, measured_tps: Estimate | None, n: int) -> Esti
 def check_keys(check: str) -> list[str]:
     """The metric keys a check feeds: `format:<answer>` → format_pass_rate[tag=<answer>], ..."""
     keys = [metric_key("check_pass_rate", {"name": check})]
-    prefixed = {"format:": ("format_pass_rate", "tag"), "api_version:": ("api_version_match_rate",
-                                                                       "version")}
+    prefixed = {
+        "format:": ("format_pass_rate", "tag"),
+        "api_version:": ("api_version_match_rate", "version"),
+    }
     for prefix, (name, arg) in prefixed.items():
         if check.startswith(prefix):
             keys.append(metric_key(name, {arg: check[len(prefix) :]}))
     keys += {"format": ["format_pass_rate"], "math_correct": ["math_correct_rate"]}.get(check, [])
     return keys
-
-
-def compute_deltas(
-    candidate: Iterable[Trajectory] | Episodes,
-    baseline: Iterable[Trajectory] | Episodes,
-    *,
-    only: Iterable[tuple[str, str]] | None = None,
-    confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> DeltaTable:
-    """Paired candidate − baseline deltas per slice and metric (see `evals.stats`).
-
-    Episodes pair by (env_id, scenario_id, epoch) and belong to a slice when both twins
-    carry its tag; unpaired ones (and twins lost to a policy error) are excluded and
-    counted (`Delta.n_unpaired`). `only` names the (slice, metric key) pairs wanted; one
-    without a delta gets its reason in `DeltaTable.problems` (`get` raises it). Without
-    `only`, every pairable metric of every shared slice is computed. Twins whose
-    `scenario_hash` differs, or a key twice in one run, raise `PairingError`: the runs
-    did not see the same frozen scenarios.
-    """
-    cfg = StatsConfig(confidence=confidence, n_resamples=n_resamples, seed=seed)
-    cand, base = Episodes.of(candidate), Episodes.of(baseline)
-    pairs = _pairs(cand, base)
-    wanted: dict[str, list[str]] = {}
-    for slice_name, key in only if only is not None else _pairable(cand, base):
-        wanted.setdefault(slice_name, []).append(key)
-    table = DeltaTable(confidence=confidence, slices={})
-    for slice_name, keys in wanted.items():
-        deltas, problems = _slice_deltas(cand, base, pairs, slice_name, keys, cfg)
-        if deltas:
-            table.slices[slice_name] = deltas
-        if problems:
-            table.problems[slice_name] = problems
-    return table
-
-
-def _pairs(cand: Episodes, base: Episodes) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (candidate, baseline) of twin episodes, neither lost to a policy error."""
-    index: dict[str, dict[tuple[str, str, int], int]] = {}
-    for run, eps in (("baseline", base), ("candidate", cand)):
-        index[run] = {}
-        for i, key in enumerate(eps.keys):
-            if index[run].setdefault(key, i) != i:
-                raise PairingError(f"{run} run has episode {key} twice: cannot pair")
-    ci, bi, changed = [], [], []
-    errored_c, errored_b = cand.cols["errored"], base.cols["errored"]
-    for i, key in enumerate(cand.keys):
-        j = index["baseline"].get(key)
-        if j is not None and cand.hashes[i] != base.hashes[j]:
-            changed.append(key)
-        elif j is not None and not (errored_c[i] or errored_b[j]):
-            ci.append(i)
-            bi.append(j)
-    if changed:
-        raise PairingError(
-            f"{len(changed)} scenarios differ between candidate and baseline (scenario_hash), "
-            f"e.g. {changed[0]}: the runs did not use the same frozen scenarios"
-        )
-    return np.asarray(ci, dtype=int), np.asarray(bi, dtype=int)
-
-
-def _pairable(cand: Episodes, base: Episodes) -> list[tuple[str, str]]:
-    keys = ["success@1", "reward", "escalation_rate"]
-    if RULES_CHECK in cand.checks and RULES_CHECK in base.checks:
-        keys.append("rule_violation_rate")
-    keys += [f"reward.{c}" for c in sorted(cand.components.keys() & base.components.keys())]
-    for check in sorted(cand.checks.keys() & base.checks.keys()):
-        keys += check_keys(check)
-    return [(s, k) for s in sorted(cand.slices.keys() & base.slices.keys()) for k in keys]
-
-
-def _values(eps: Episodes, key: str) -> tuple[str, np.ndarray, np.ndarray] | None:
-    """(source, per-episode values, present mask) of a pairable metric key."""
-    if key == "rule_violation_rate":
-        if RULES_CHECK not in eps.checks:
-            return None
-        return key, eps.cols["violated"].astype(float), eps.checks[RULES_CHECK][1]
-    if key in ("success@1", "reward", "escalation_rate"):
-        column = {"success@1": "success", "escalation_rate": "escalated"}.get(key, key)
-        return key, eps.cols[column].astype(float), np.ones(len(eps.keys), dtype=bool)
-    if key.startswith("reward.") and key[len("reward.") :] in eps.components:
-        return (key, *eps.components[key[len("reward.") :]])
-    for check, (values, present) in eps.checks.items():
-        if key in check_keys(check):
-            return f"check:{check}", values, present
-    return None
-
-
-def _slice_deltas(
-    cand: Episodes,
-    base: Episodes,
-    pairs: tuple[np.ndarray, np.ndarray],
-    slice_name: str,
-    keys: list[str],
-    cfg: StatsConfig,
-) -> tuple[dict[str, Delta], dict[str, str]]:
-    """Deltas of one slice; keys pairing the same episodes share one bootstrap call."""
-    if slice_name not in cand.slices or slice_name not in base.slices:
-        have = ", ".join(sorted(cand.slices.keys() & base.slices.keys()))
-        why = f"slice '{slice_name}' is not in both runs; shared slices: {have}"
-        return {}, {key: f"delta.{key}: {why}" for key in keys}
-    in_cand, in_base = cand.member(slice_name), base.member(slice_name)
-    ci, bi = pairs
-    problems: dict[str, str] = {}
-    jobs: dict[str, _Job] = {}
-    for key in keys:
-        label = f"delta.{key} on slice '{slice_name}'"
-        spec = METRICS.lookup(key.split("[")[0])
-        found_c, found_b = _values(cand, key), _values(base, key)
-        if spec is None or not spec.delta:
-            problems[key] = f"{label}: this metric has no paired delta"
-        elif found_c is None or found_b is None:
-            problems[key] = f"{label}: absent in the {'baseline' if found_c else 'candidate'} run"
-        elif found_c[0] in jobs:  # another key of a check already queued
-            jobs[found_c[0]].keys.append(key)
-        else:
-            (source, cv, cp), (_, bv, bp) = found_c, found_b
-            keep = (in_cand & cp)[ci] & (in_base & bp)[bi]
-            unpaired = int((in_cand & cp).sum() + (in_base & bp).sum() - 2 * keep.sum())
-            if not keep.any():
-                problems[key] = (
-                    f"{label}: no paired episodes (no (env_id, scenario_id, epoch) in both runs "
-                    f"with this metric; {unpaired} unpaired episodes excluded)"
-                )
-                continue
-            binary = spec.name not in ("reward", "reward.<component>")
-            jobs[source] = _Job(cv[ci[keep]], bv[bi[keep]], binary, keep, unpaired, [key], label)
-    groups: dict[bytes, list[_Job]] = {}
-    for job in jobs.values():
-        groups.setdefault(job.keep.tobytes(), []).append(job)
-    deltas: dict[str, Delta] = {}
-    for group in groups.values():
-        results = stats.paired_deltas(
-            np.stack([job.cand for job in group]),
-            np.stack([job.base for job in group]),
-            [job.binary for job in group],
-            [job.label for job in group],
-            clusters=cand.scenario[ci[group[0].keep]],
-            n_unpaired=[job.unpaired for job in group],
-            cfg=cfg,
-        )
-        for job, delta in zip(group, results, strict=True):
-            deltas.update({key: delta for key in job.keys})
-    return deltas, problems
-
-
-@dataclass
-class _Job:
-    """One paired comparison: aligned values, the pairs kept, the keys it answers."""
-
-    cand: np.ndarray
-    base: np.ndarray
-    binary: bool
-    keep: np.ndarray  # over all pairs
-    unpaired: int
-    keys: list[str]
-    label: str

@@ -7,12 +7,12 @@ import pytest
 
 from core.records import Termination, TokenUsage, ToolCallRecord, Trajectory
 from evals import stats
+from evals.deltas import compute_deltas
 from evals.metrics import (
     AGGREGATE,
     METRICS,
     CostConfig,
     Episodes,
-    compute_deltas,
     compute_metrics,
     metric_key,
 )
@@ -36,13 +36,22 @@ def episode(i: int, success: bool, **fields: object) -> Trajectory:
 
 
 def call(valid: bool) -> ToolCallRecord:
-    return ToolCallRecord(turn=0, index=0, call_id="c", raw="{}", name="calc", arguments={},
-                          valid=valid, execution="ok" if valid else "error")
+    return ToolCallRecord(
+        turn=0,
+        index=0,
+        call_id="c",
+        raw="{}",
+        name="calc",
+        arguments={},
+        valid=valid,
+        execution="ok" if valid else "error",
+    )
 
 
 def test_slices_and_rates() -> None:
-    runs = [episode(i, i < 6, slices=["math_basic", *(["hard"] if i >= 5 else [])])
-            for i in range(10)]
+    runs = [
+        episode(i, i < 6, slices=["math_basic", *(["hard"] if i >= 5 else [])]) for i in range(10)
+    ]
     table = compute_metrics(runs)
     assert set(table.slices) == {AGGREGATE, "math_basic", "hard"}
     agg = table.get(AGGREGATE, "success@1")
@@ -54,9 +63,15 @@ def test_slices_and_rates() -> None:
 def test_metrics_an_env_does_not_produce_are_absent_not_zero() -> None:
     table = compute_metrics([episode(i, i % 2 == 0) for i in range(6)])
     present = set(table.slices[AGGREGATE])
-    for absent in ("format_pass_rate", "math_correct_rate", "tool_call_correctness.schema",
-                   "latency_p95_ms", "tokens_per_episode", "cost_per_1k_tokens_usd",
-                   "rule_violation_rate"):  # no checks["rules"]: the env checks no rules
+    for absent in (
+        "format_pass_rate",
+        "math_correct_rate",
+        "tool_call_correctness.schema",
+        "latency_p95_ms",
+        "tokens_per_episode",
+        "cost_per_1k_tokens_usd",
+        "rule_violation_rate",
+    ):  # no checks["rules"]: the env checks no rules
         assert absent not in present
     for always in ("success@1", "reward", "escalation_rate"):
         assert always in present
@@ -67,10 +82,15 @@ def test_metrics_an_env_does_not_produce_are_absent_not_zero() -> None:
 def test_checks_components_tool_calls_latency_tokens() -> None:
     runs = [
         episode(
-            i, i < 8,
+            i,
+            i < 8,
             reward_components={"correctness": float(i < 8), "format": 0.5 * (i % 2)},
-            checks={"format:<answer>": i != 3, "math_correct": i < 8, "api_version:3.2.1": True,
-                    "rules": i != 0},
+            checks={
+                "format:<answer>": i != 3,
+                "math_correct": i < 8,
+                "api_version:3.2.1": True,
+                "rules": i != 0,
+            },
             violations=["diagnosis"] if i == 0 else [],
             tool_calls=[call(True), call(i != 9)],
             latency_ms=[100.0 * (i + 1), 50.0],
@@ -107,8 +127,10 @@ def test_metric_keys_match_the_registry() -> None:
 
 
 def test_cost_per_1k_tokens_given_or_measured() -> None:
-    runs = [episode(i, True, tokens=TokenUsage(prompt=50, completion=100), latency_ms=[2000.0])
-            for i in range(20)]
+    runs = [
+        episode(i, True, tokens=TokenUsage(prompt=50, completion=100), latency_ms=[2000.0])
+        for i in range(20)
+    ]
     given = compute_metrics(runs, CostConfig(gpu_hour_usd=2.052, tokens_per_second=30.0))
     assert given.get(AGGREGATE, "cost_per_1k_tokens_usd").point == pytest.approx(0.019)
     measured = compute_metrics(runs, CostConfig(gpu_hour_usd=3.6))
@@ -128,8 +150,11 @@ def test_policy_errors_are_excluded_and_counted() -> None:
 
 def test_epochs_give_pass_at_k_and_a_clustered_success_interval() -> None:
     outcomes = {0: [1, 1, 1], 1: [1, 0, 0], 2: [0, 0, 0], 3: [1, 1, 0]}
-    runs = [episode(s, bool(ok), epoch=e, seed=10 * s + e)
-            for s, tries in outcomes.items() for e, ok in enumerate(tries)]
+    runs = [
+        episode(s, bool(ok), epoch=e, seed=10 * s + e)
+        for s, tries in outcomes.items()
+        for e, ok in enumerate(tries)
+    ]
     table = compute_metrics(runs).slices[AGGREGATE]
     n, c = np.array([3, 3, 3, 3]), np.array([3, 1, 0, 2])
     for k in (1, 2, 3):
@@ -148,8 +173,9 @@ def test_deltas_pair_by_key_and_count_the_unpaired() -> None:
     d = table.get("math_basic", "success@1")
     assert d.point == pytest.approx(0.4) and d.n_pairs == 10 and d.n_unpaired == 2
     assert d.test == "mcnemar-exact"
-    assert d.p_value == pytest.approx(stats.paired_delta(
-        np.arange(10) < 7, np.arange(10) < 3, binary=True, label="x").p_value)
+    assert d.p_value == pytest.approx(
+        stats.paired_delta(np.arange(10) < 7, np.arange(10) < 3, binary=True, label="x").p_value
+    )
     comp = table.get(AGGREGATE, "reward.c")
     assert comp.test == "wilcoxon-signed-rank" and comp.point == pytest.approx(0.05)
     only = compute_deltas(cand, base, only=[("math_basic", "success@1"), ("nope", "reward")])
@@ -177,8 +203,15 @@ def test_a_metric_with_no_pairs_is_a_problem_naming_it() -> None:
 
 def test_results_are_deterministic_and_accept_episodes() -> None:
     rng = np.random.default_rng(0)
-    runs = [episode(i, bool(rng.random() < 0.6), reward=float(rng.normal()),
-                    latency_ms=[float(rng.uniform(100, 900))]) for i in range(300)]
+    runs = [
+        episode(
+            i,
+            bool(rng.random() < 0.6),
+            reward=float(rng.normal()),
+            latency_ms=[float(rng.uniform(100, 900))],
+        )
+        for i in range(300)
+    ]
     first = compute_metrics(runs).model_dump()
     assert compute_metrics(runs).model_dump() == first
     assert compute_metrics(Episodes.of(runs)).model_dump() == first
