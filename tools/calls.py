@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic_core import from_json
+
 from core.records import ErrorKind
 
 ANSWER_RE = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL)
@@ -108,7 +110,7 @@ def _next_block(text: str, position: int) -> tuple[str, int, int, int, int] | No
 def parse_call_json(body: str, raw: str) -> ParsedCall:
     """One `<tool_call>` body: `{"name": ..., "arguments": {...}}`."""
     try:
-        data = json.loads(body)
+        data = from_json(body, allow_inf_nan=False)
     except ValueError as exc:
         return ParsedCall(raw, error_kind=ErrorKind.MALFORMED_JSON, error=_json_error(exc))
     if not isinstance(data, dict):
@@ -158,7 +160,7 @@ def _from_fields(raw: str, name: Any, arguments: Any) -> ParsedCall:
         arguments = {}
     if isinstance(arguments, str):  # OpenAI sends arguments as JSON text
         try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
+            arguments = from_json(arguments, allow_inf_nan=False) if arguments.strip() else {}
         except ValueError as exc:
             return ParsedCall(
                 raw, name, error_kind=ErrorKind.MALFORMED_JSON, error=_json_error(exc)
