@@ -39,6 +39,7 @@ from rewards.spec import Rubric
 from scenarios.schema import Scenario
 from tools.calls import ParsedAction, parse_action
 from tools.sandbox import Sandbox
+from tools.schema import render_tools_prompt
 from tools.toolbox import Toolbox
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -112,6 +113,7 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
         rubric: Rubric,
         toolbox: Toolbox,
         max_turns: int | None = None,
+        tools_in_prompt: bool = False,
         render_mode: str | None = None,
     ) -> None:
         if not scenarios:
@@ -121,6 +123,8 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
         self.rubric = rubric
         self.toolbox = toolbox
         self.max_turns = max_turns or self.default_max_turns
+        # For policies that get no `tools=` (plain completion endpoints): schemas in the prompt.
+        self.tools_prompt = render_tools_prompt(toolbox.schemas) if tools_in_prompt else None
         self.render_mode = render_mode
         self.observation_space = Conversation()
         self.action_space = AssistantText()
@@ -154,6 +158,9 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
         self.sandbox = self.build_sandbox(scenario, self.np_random)
         self.agent = None
         opening = self.opening_messages(scenario)
+        if self.tools_prompt and opening and opening[0].role == "system":
+            system = opening[0].content + "\n\n" + self.tools_prompt
+            opening[0] = Message(role="system", content=system)
         self._chat = [m.to_chat() for m in opening]
         self.trajectory = Trajectory(
             env_id=self.env_name,

@@ -66,6 +66,7 @@ class MathToolsEnv(ToolEnv):
         scenarios: list[MathScenario] | None = None,
         reward_weights: dict[str, float] | None = None,
         max_turns: int | None = None,
+        tools_in_prompt: bool = False,
         render_mode: str | None = None,
     ) -> None:
         super().__init__(
@@ -73,6 +74,7 @@ class MathToolsEnv(ToolEnv):
             rubric=Rubric(MATH_REWARDS, RewardSpec(weights=reward_weights or MATH_WEIGHTS)),
             toolbox=Toolbox([standard.calculator, standard.get_current_date]),
             max_turns=max_turns,
+            tools_in_prompt=tools_in_prompt,
             render_mode=render_mode,
         )
         self.split = split

@@ -32,7 +32,6 @@ from scenarios.schema import Scenario
 from tools import refunds, standard
 from tools.calls import ParsedAction
 from tools.sandbox import Sandbox
-from tools.schema import render_tools_prompt
 from tools.toolbox import Toolbox
 
 REFUND_TOOLS = (
@@ -83,10 +82,10 @@ class RefundAgentEnv(ToolEnv):
             rubric=Rubric(REFUND_REWARDS, spec),
             toolbox=Toolbox(REFUND_TOOLS),
             max_turns=max_turns,
+            tools_in_prompt=tools_in_prompt,
             render_mode=render_mode,
         )
         self.split = split
-        self.tools_in_prompt = tools_in_prompt
         self.user: UserSimulator = user or ScriptedCustomer()
 
     def build_sandbox(self, scenario: Scenario, rng: np.random.Generator) -> Sandbox:
@@ -97,8 +96,6 @@ class RefundAgentEnv(ToolEnv):
     def opening_messages(self, scenario: Scenario) -> list[Message]:
         assert isinstance(scenario, RefundScenario)
         system = SYSTEM_PROMPT.format(policy=REFUND_POLICY, session_id=scenario.session_id)
-        if self.tools_in_prompt:
-            system += "\n\n" + render_tools_prompt(self.toolbox.schemas)
         return [
             Message(role="system", content=system),
             Message(role="user", content=scenario.opening),

@@ -198,3 +198,12 @@ def test_third_party_package_adds_env_through_entry_point(tmp_path: Path) -> Non
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["AcmeMath", "True", "AcmeMath"]
+
+
+def test_tool_schemas_can_be_rendered_into_the_system_prompt() -> None:
+    plain = envs.make_raw("math_tools", split="eval")
+    rendered = envs.make_raw("math_tools", split="eval", tools_in_prompt=True)
+    system_plain = plain.reset(seed=0)[0][0]["content"]
+    system = rendered.reset(seed=0)[0][0]["content"]
+    assert "<tools>" not in system_plain
+    assert system.startswith(system_plain) and '"name": "calculator"' in system
