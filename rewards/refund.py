@@ -36,9 +36,9 @@ from typing import Any
 
 from core.records import Execution, Termination, Trajectory
 from rewards.spec import RewardFn
+from rewards.tool_use import tool_execution, tool_format
 from scenarios.refund import RefundScenario
 
-EXECUTION_SCORE = {Execution.OK: 1.0, Execution.WRONG: -1.0, Execution.ERROR: -2.0}
 CLAIMS_REFUND = re.compile(
     r"\b(refund(ed)?\b[^.?!]{0,40}\b(issued|processed|complete|completed|done|approved|sent)"
     r"|(has|have|was|been) (been )?refunded|refund is (complete|done|on its way)"
@@ -78,15 +78,6 @@ def deflected(trajectory: Trajectory) -> bool:
     return trajectory.termination == Termination.FINAL_ANSWER and bool(
         DEFLECTION.search(final_words(trajectory))
     )
-
-
-def tool_execution(trajectory: Trajectory, scenario: RefundScenario) -> float:
-    scores = [
-        EXECUTION_SCORE[c.execution]
-        for c in trajectory.tool_calls
-        if c.execution != Execution.FAULT
-    ]
-    return sum(scores) / len(scores) if scores else 0.0
 
 
 def _checked_before(trajectory: Trajectory, order_id: int, turn: int, index: int) -> str:
@@ -163,13 +154,6 @@ def truthfulness(trajectory: Trajectory, scenario: RefundScenario) -> float:
     return 1.0
 
 
-def format_reward(trajectory: Trajectory, scenario: RefundScenario) -> float:
-    calls = trajectory.tool_calls
-    if not calls:
-        return 0.0
-    return 2.0 * sum(c.valid for c in calls) / len(calls) - 1.0
-
-
 def repeated_failures(trajectory: Trajectory) -> int:
     failed: set[str] = set()
     repeats = 0
@@ -192,7 +176,7 @@ REFUND_REWARDS: dict[str, RewardFn] = {
     "outcome": outcome,
     "escalation": escalation,
     "truthfulness": truthfulness,
-    "format": format_reward,
+    "format": tool_format,
     "efficiency": efficiency,
 }
 
