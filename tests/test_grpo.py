@@ -73,7 +73,9 @@ def _play(tiny: Path, turns: list[str], sampling: Sampling, eos: bool = True) ->
     scenario = lost_order_scenario()
     policy = TokenPolicy(ScriptedLM(tok, turns, eos), tok, sampling)
     jobs = [EpisodeJob(scenario, 3, metadata={"episode": 0})]
-    (episode,), timings = play(lambda: envs.make_raw("refund_agent", scenarios=[scenario]), policy, jobs)
+    (episode,), timings = play(
+        lambda: envs.make_raw("refund_agent", scenarios=[scenario]), policy, jobs
+    )
     return tok, episode, timings
 
 

@@ -2,12 +2,13 @@
 
 Contract (train split only, everywhere: the frozen eval split is never read here):
 
-* `demonstrations(env_name, n, failure_share, failure_modes, seed)` plays scripted
-  policies over `n` train scenarios (`spread`: drawn with `seed`, so every case shows up) with the one rollout loop and returns their
-  trajectories: the expert's (kept only when they succeed with the maximum reward, as
-  `policies.sft_export.expert_trajectories` does), except that a seeded `failure_share`
-  of the scenarios gets a demonstration from one of `failure_modes` instead (the seed's
-  `name_instead_of_id`, `quitter`, ...; kept whatever they score: that is the point).
+* `demonstrations(env_name, n, mix, seed)` plays scripted policies over `n` train
+  scenarios (`spread`: drawn with `seed`, so every case shows up) with the one rollout
+  loop and returns their trajectories: the expert's (kept only when they succeed with the
+  maximum reward, as `policies.sft_export.expert_trajectories` does), except that a
+  seeded share of the scenarios, `mix[mode]` for each failure mode (the seed's
+  `name_instead_of_id`, `quitter`, ...), is demonstrated by that mode instead (kept
+  whatever it scores: that is the point).
   A failure mode whose episode is identical to the expert's on that scenario (a quitter
   where nothing needs escalating) counts as an expert demonstration.
 * `sft_rows(trajectories)` exports them with `policies.sft_export.sft_record` and turns
@@ -40,7 +41,6 @@ from envs.base import ToolEnv
 from scenarios.schema import Scenario
 
 JOB_KEY = "toolgym_job"
-DEFAULT_FAILURE_MODES = ("name_instead_of_id", "quitter")
 
 
 def episode_seed(seed: int, scenario: Scenario) -> int:
@@ -78,28 +78,29 @@ def demonstrations(
     env_name: str,
     n: int | None = None,
     *,
-    failure_share: float = 0.0,
-    failure_modes: Sequence[str] = DEFAULT_FAILURE_MODES,
+    mix: dict[str, float] | None = None,
     seed: int = 0,
 ) -> list[Trajectory]:
-    """Demonstrations on the first `n` train scenarios (see the module docstring)."""
+    """Demonstrations on `n` train scenarios; `mix` maps failure modes to their shares."""
     import envs
 
+    mix = dict(mix or {})
+    if sum(mix.values()) > 1.0 + 1e-9 or any(v < 0 for v in mix.values()):
+        raise ValueError(f"failure shares must be >= 0 and sum to <= 1, got {mix}")
     env = envs.make_raw(env_name, split="train")
     scenarios = spread(env.scenarios, n, seed)
     best = env.rubric.max_total
     expert = _play(env_name, "expert", scenarios, seed)
-    rng = np.random.default_rng(seed)
-    picks = rng.random(len(scenarios)) < failure_share
-    modes = rng.integers(len(failure_modes), size=len(scenarios)) if failure_modes else []
-    chosen: list[Trajectory | None] = [None if p else t for p, t in zip(picks, expert, strict=True)]
-    for k, mode in enumerate(failure_modes):
-        idx = [i for i in range(len(scenarios)) if picks[i] and modes[i] == k]
+    draws = np.random.default_rng(seed).random(len(scenarios))
+    edges = np.cumsum(list(mix.values()))
+    picks = np.searchsorted(edges, draws, side="right")  # == len(mix): the expert
+    chosen = list(expert)
+    for k, mode in enumerate(mix):
+        idx = [i for i in range(len(scenarios)) if picks[i] == k]
         for i, t in zip(idx, _play(env_name, mode, [scenarios[i] for i in idx], seed), strict=True):
             chosen[i] = t
     kept = []
     for original, trajectory in zip(expert, chosen, strict=True):
-        assert trajectory is not None
         if trajectory.policy != "expert" and _same_text(trajectory, original):
             trajectory = original
         if trajectory.policy == "expert" and not (trajectory.success and trajectory.reward >= best):

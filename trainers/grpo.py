@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from configs import ConfigError
-from trainers.sft import check_env, check_model, load_config, model_tag
+from trainers.sft import check_env, check_model, load_config, model_tag, setup_process
 
 EXIT_OK, EXIT_CONFIG = 0, 2
 TABLE_METRICS = ("success@1", "reward.tool_execution")
@@ -82,6 +82,7 @@ class GRPORunConfig(BaseModel):
     out: str | None = None
     seed: int = Field(default=0, ge=0)
     resume: bool = False
+    cpu_threads: int | None = Field(default=None, ge=1)
     max_turns: int | None = Field(default=None, ge=1)
     trainer: GRPOTrainerSpec
     eval: EvalSpec = Field(default_factory=EvalSpec)
@@ -105,9 +106,11 @@ def start_model(cfg: GRPORunConfig) -> tuple[str, str, str | None]:
         if not (final / "config.json").is_file():
             print(f"[grpo] no SFT checkpoint at {final}: building it first (trainers.sft)")
             overrides = [f"env={cfg.env}", f"out={sft_folder(cfg)}", f"seed={cfg.seed}"]
+            if cfg.cpu_threads is not None:
+                overrides.append(f"cpu_threads={cfg.cpu_threads}")
             sft.run_sft(sft.load_config("sft", overrides, sft.SFTRunConfig))
         return str(final), f"sft:{final}", str(sft_folder(cfg))
-    model, base = sft.resolve_model(cfg.model, cfg.env, sft.TinySpec(), cfg.seed)
+    model, base = sft.resolve_model(cfg.model, cfg.env, sft.default_tiny(cfg.env), cfg.seed)
     return model, base, None
 
 
@@ -268,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"trainers.grpo: bad config: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    setup_process(cfg.cpu_threads)
     summary = run_grpo(cfg, backend)
     shares = summary.get("step_shares") or {}
     if shares:

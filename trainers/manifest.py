@@ -40,7 +40,7 @@ from scenarios.schema import Scenario, scenario_set_hash
 
 MANIFEST = "manifest.json"
 # Config keys a resumed run may change (how long it trains, where it reports).
-RESUME_FREE = ("resume", "trainer.max_steps", "eval")
+RESUME_FREE = ("resume", "trainer.max_steps", "eval", "cpu_threads")
 
 
 class TrainManifest(BaseModel):

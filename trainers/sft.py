@@ -10,9 +10,10 @@ Contract
   split only) into a cache keyed by its build parameters; any folder or Hugging Face id
   works instead (`model=Qwen/Qwen2.5-0.5B-Instruct`).
 * **Data** (train split only): `trainers.data.demonstrations`: the expert's episodes,
-  with a `data.failure_share` of them replaced by the seed's failure modes
-  (`name_instead_of_id`, `quitter`): realistic logs, so that SFT teaches the format and
-  RL has behaviour left to fix. Written to `<out>/data/sft.jsonl` (hashed in the manifest).
+  with a share of them (`data.failure_modes`: mode → share) replaced by the seed's failure
+  modes (`name_instead_of_id`, `quitter`): realistic logs of a buggy agent, so that SFT
+  teaches the format and RL has behaviour left to fix. Written to `<out>/data/sft.jsonl`
+  (hashed in the manifest).
 * **Training**: TRL `SFTTrainer` with `assistant_only_loss=True`: labels are -100 on
   every system, user and tool token; only the assistant's turns (as the model writes them,
   `<|im_end|>` included) are learned.
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from configs import ConfigError, compose
 
@@ -61,8 +62,14 @@ class TinySpec(BaseModel):
 class DataSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     demonstrations: int | None = Field(default=None, ge=1)
-    failure_share: float = Field(default=0.5, ge=0.0, le=1.0)
-    failure_modes: list[str] = Field(default_factory=lambda: ["name_instead_of_id", "quitter"])
+    failure_modes: dict[str, float] = Field(default_factory=dict)  # mode -> share
+
+    @field_validator("failure_modes")
+    @classmethod
+    def _shares(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(v < 0 for v in value.values()) or sum(value.values()) > 1.0 + 1e-9:
+            raise ValueError(f"shares must be >= 0 and sum to <= 1, got {value}")
+        return value
 
 
 class SFTTrainerSpec(BaseModel):
@@ -76,6 +83,7 @@ class SFTTrainerSpec(BaseModel):
     max_length: int = Field(default=2048, ge=16)
     save_steps: int = Field(default=50, ge=1)
     save_total_limit: int = Field(default=2, ge=1)
+    logging_steps: int = Field(default=5, ge=1)
 
 
 class SFTRunConfig(BaseModel):
@@ -85,6 +93,7 @@ class SFTRunConfig(BaseModel):
     out: str | None = None
     seed: int = Field(default=0, ge=0)
     resume: bool = False
+    cpu_threads: int | None = Field(default=None, ge=1)
     tiny: TinySpec = Field(default_factory=TinySpec)
     data: DataSpec = Field(default_factory=DataSpec)
     trainer: SFTTrainerSpec
@@ -111,13 +120,33 @@ def load_config(name: str, argv: Sequence[str], model: type[Cfg]) -> Cfg:
         raise ConfigError(f"{key}: {first['msg']} (got {first.get('input')!r})") from None
 
 
+def setup_process(cpu_threads: int | None) -> None:
+    """Torch CPU threads (None: torch's default) and quiet library warnings for the CLI.
+
+    On a shared or busy CPU, more than one thread per process can make a tiny model's
+    steps 10x slower (threads spin waiting for each other), hence the knob."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*experimental.*")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the run's own bars only (no load/save bars)
+    if cpu_threads is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            torch.set_num_threads(cpu_threads)
+
+
 def check_env(name: str) -> None:
     import envs
 
     try:
         envs.ENVS.entry(name)
     except KeyError:
-        raise ConfigError(f"env: unknown env '{name}'; allowed: {', '.join(envs.ENVS.names())}")
+        allowed = ", ".join(envs.ENVS.names())
+        raise ConfigError(f"env: unknown env '{name}'; allowed: {allowed}") from None
 
 
 def check_model(model: str, *, extra: Sequence[str] = ()) -> None:
@@ -141,6 +170,11 @@ def _in_hub_cache(repo_id: str) -> bool:
     except ImportError:
         return False
     return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+
+
+def default_tiny(env: str) -> TinySpec:
+    """The tiny model's build as `configs/sft.yaml` sets it (what `model=tiny` means)."""
+    return load_config("sft", [f"env={env}"], SFTRunConfig).tiny
 
 
 def model_tag(model: str) -> str:
@@ -179,11 +213,7 @@ def build_data(cfg: SFTRunConfig, out: Path) -> tuple[list[dict[str, Any]], Path
     from trainers.data import demonstrations, sft_rows
 
     trajectories = demonstrations(
-        cfg.env,
-        cfg.data.demonstrations,
-        failure_share=cfg.data.failure_share,
-        failure_modes=cfg.data.failure_modes,
-        seed=cfg.seed,
+        cfg.env, cfg.data.demonstrations, mix=cfg.data.failure_modes, seed=cfg.seed
     )
     rows = sft_rows(trajectories)
     path = out / "data" / "sft.jsonl"
@@ -210,7 +240,7 @@ def sft_args(cfg: SFTRunConfig, out: Path) -> Any:
         weight_decay=t.weight_decay,
         assistant_only_loss=True,
         max_length=t.max_length,
-        logging_steps=5,
+        logging_steps=t.logging_steps,
         save_strategy="steps",
         save_steps=t.save_steps,
         save_total_limit=t.save_total_limit,
@@ -228,18 +258,20 @@ def make_trainer(cfg: SFTRunConfig, model: str, rows: list[dict[str, Any]], out:
     from transformers import AutoTokenizer
     from trl import SFTTrainer
 
-    from trainers.backends.trl import run_callbacks
+    from trainers.backends.trl import quiet, run_callbacks
 
     disable_progress_bars()
     dataset = Dataset.from_list([{"messages": r["messages"], "tools": r["tools"]} for r in rows])
     tokenizer = AutoTokenizer.from_pretrained(model)
     fresh = not (cfg.resume and _last_checkpoint(out))
-    return SFTTrainer(
-        model=model,
-        args=sft_args(cfg, out),
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        callbacks=run_callbacks(out, cfg.trainer.max_steps, "loss", fresh=fresh),
+    return quiet(
+        SFTTrainer(
+            model=model,
+            args=sft_args(cfg, out),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=run_callbacks(out, cfg.trainer.max_steps, "loss", fresh=fresh),
+        )
     )
 
 
@@ -323,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"trainers.sft: bad config: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    setup_process(cfg.cpu_threads)
     result = run_sft(cfg)
     loss = f"loss {result.losses[0]:.3f} -> {result.losses[-1]:.3f}" if result.losses else ""
     print(f"[sft] {result.steps} steps in {result.wall_s:.1f}s, {loss}; model: {result.final_dir}")

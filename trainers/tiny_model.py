@@ -338,9 +338,7 @@ def _move_into_place(built: Path, target: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def ensure_tiny_model(
-    cache_dir: Path, corpus_fn: Callable[[], Iterable[str]], **kw: int
-) -> Path:
+def ensure_tiny_model(cache_dir: Path, corpus_fn: Callable[[], Iterable[str]], **kw: int) -> Path:
     """Return `cache_dir` holding a valid build for `corpus_fn()` and `kw`, building if needed.
 
     `kw` takes `build_tiny_model`'s keyword arguments. A concurrent builder that wins the

@@ -10,7 +10,8 @@ Contract (independent of any RL framework; TRL and verl backends both read it):
   - `prompt_ids`: the rendered opening (system + user) with the assistant header;
   - `completion_ids`: every later token in order: the model's turns (`env_mask` 1) and
     the env/user/tool frames between them (`env_mask` 0): `<|im_end|>` (when the model
-    did not write it), `\\n<|im_start|>user\\n<tool_response>…<|im_end|>\\n<|im_start|>assistant\\n`.
+    did not write it), then e.g. `<|im_start|>user <tool_response>…<|im_end|>`
+    `<|im_start|>assistant` with the template's newlines.
   Ids are concatenated turn by turn and never re-tokenized: a frame is the tail of the
   re-rendered conversation after the text the model produced, so the template must be
   prefix-preserving (checked; a `ValueError` says so otherwise).
@@ -221,7 +222,7 @@ class TokenPolicy:
             "do_sample": True,
             "temperature": s.temperature,
             "top_p": s.top_p,
-            "top_k": s.top_k or None,
+            "top_k": s.top_k,  # 0 = off (not the generation config's default of 50)
         }
 
 

@@ -247,14 +247,16 @@ class TRLBackend:
             job.out_dir, int(job.trainer["max_steps"]), "reward", fresh=resume is None
         )
         log = callbacks[-1]
-        trainer = GRPOTrainer(
-            model=str(job.model_path),
-            reward_funcs=reward_functions(job.reward_weights),
-            args=args,
-            train_dataset=dataset,
-            processing_class=tokenizer,
-            rollout_func=rollouts,
-            callbacks=callbacks,
+        trainer = quiet(
+            GRPOTrainer(
+                model=str(job.model_path),
+                reward_funcs=reward_functions(job.reward_weights),
+                args=args,
+                train_dataset=dataset,
+                processing_class=tokenizer,
+                rollout_func=rollouts,
+                callbacks=callbacks,
+            )
         )
         start = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -341,6 +343,16 @@ def run_callbacks(out_dir: Path, total_steps: int, key: str, *, fresh: bool) -> 
     (out_dir / TRACKER).mkdir(parents=True, exist_ok=True)
     tensorboard = TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(out_dir / TRACKER)))
     return [tensorboard, RunLog()]
+
+
+def quiet(trainer: Any) -> Any:
+    """Console output is the run's own progress bar: no per-log prints, no save bars."""
+    from transformers import PrinterCallback
+    from transformers.utils import logging as hf_logging
+
+    trainer.remove_callback(PrinterCallback)
+    hf_logging.disable_progress_bar()
+    return trainer
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
