@@ -10,8 +10,9 @@ trajectory's tool-call records, final reply and `end_state` (database + side eff
   episode with no counted call scores 0.
 * `outcome`         +1 when the end state is exactly right (each expected order refunded
   exactly once, nothing else refunded) and every refund was preceded by a successful
-  `check_refund` of that order; 0 when the end state is right but a refund was unchecked;
-  -1 otherwise.
+  `check_refund` of that order; 0 when the end state is right but a refund was unchecked,
+  or no refund was right but the agent never checked the customer's order (doing nothing
+  must not pass for a decision); -1 otherwise.
 * `escalation`      +1 for escalating when the scenario requires it, or for solving it
   without escalating when it does not; 0 for a required escalation made blind, before any
   schema-valid `check_refund`/`issue_refund` call (whatever its result): escalating every
@@ -106,6 +107,11 @@ def outcome(trajectory: Trajectory, scenario: RefundScenario) -> float:
         return -1.0
     for call in _refund_calls(trajectory):
         if _checked_before(trajectory, call.arguments["order_id"], call.turn, call.index) != "ok":
+            return 0.0
+    order_id = scenario.customer_sim.order_id
+    if not refunded and not scenario.requires_escalation and order_id is not None:
+        # "No refund" is a decision: right only if the agent looked the order up first.
+        if _checked_before(trajectory, order_id, 10**9, 0) != "ok":
             return 0.0
     return 1.0
 

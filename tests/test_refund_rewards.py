@@ -107,3 +107,11 @@ def test_needless_escalation_is_penalised() -> None:
     trajectory = play([GET_ID, CHECK, escalate])
     assert trajectory.termination == "escalation"
     assert trajectory.reward_components["escalation"] == -1.0
+
+
+def test_no_refund_counts_as_a_decision_only_after_looking() -> None:
+    ineligible = {"expected": {"refunded_orders": [], "escalate": False}}
+    blind = play(["I'm sorry, this order cannot be refunded."], **ineligible)
+    assert blind.reward_components["outcome"] == 0.0 and not blind.success
+    looked = play([CHECK, "I'm sorry, this order cannot be refunded."], **ineligible)
+    assert looked.reward_components["outcome"] == 1.0
