@@ -81,12 +81,14 @@ def deflected(trajectory: Trajectory) -> bool:
     )
 
 
-def _checked_before(trajectory: Trajectory, order_id: int, turn: int, index: int) -> str:
-    """'ok' if a check_refund of this order succeeded before (turn, index), 'error' if the
-    last check failed, 'none' if it was never checked."""
+def _checked_before(
+    trajectory: Trajectory, order_id: int, turn: int | None = None, index: int = 0
+) -> str:
+    """'ok' if the last check_refund of this order before (turn, index) (default: in the
+    whole episode) succeeded, 'error' if it failed, 'none' if there was none."""
     state = "none"
     for call in trajectory.tool_calls:
-        if (call.turn, call.index) >= (turn, index):
+        if turn is not None and (call.turn, call.index) >= (turn, index):
             break
         if call.name == "check_refund" and (call.arguments or {}).get("order_id") == order_id:
             state = "ok" if call.execution == Execution.OK else "error"
@@ -109,10 +111,10 @@ def outcome(trajectory: Trajectory, scenario: RefundScenario) -> float:
         if _checked_before(trajectory, call.arguments["order_id"], call.turn, call.index) != "ok":
             return 0.0
     order_id = scenario.customer_sim.order_id
-    if not refunded and not scenario.requires_escalation and order_id is not None:
-        # "No refund" is a decision: right only if the agent looked the order up first.
-        if _checked_before(trajectory, order_id, 10**9, 0) != "ok":
-            return 0.0
+    decided_no_refund = not refunded and not scenario.requires_escalation
+    # "No refund" is a decision: right only if the agent looked the order up.
+    if decided_no_refund and order_id is not None and _checked_before(trajectory, order_id) != "ok":
+        return 0.0
     return 1.0
 
 

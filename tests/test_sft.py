@@ -164,3 +164,21 @@ def test_recurring_prompt_lines_are_single_tokens_that_survive_a_reload(tiny: Pa
     assert len(tok(schema_line, add_special_tokens=False)["input_ids"]) == 1
     assert schema_line in recurring_lines([text, text, "other"], 64)
     assert recurring_lines([text], 0) == []
+
+
+def test_copy_probe_scores_only_the_ids_the_assistant_copies_into_tool_calls() -> None:
+    """`trainers.copy_probe` targets: digits inside an assistant's `<tool_call>`, not the
+    digits of the prompt or of tool results (those are context, not predictions)."""
+    from trainers.copy_probe import _targets
+
+    text = (
+        "<|im_start|>system\nChat session id: 91180<|im_end|>\n"
+        "<|im_start|>assistant\n<think>Step 1.</think>\n<tool_call>\n"
+        '{"name": "get_customer_id", "arguments": {"session_id": 91180}}\n'
+        "</tool_call><|im_end|>\n<|im_start|>user\n<tool_response>\n"
+        '{"customer_id": 21569}\n</tool_response><|im_end|>\n'
+    )
+    digits, other = _targets(text)
+    assert "".join(text[i] for i in sorted(digits)) == "91180"
+    assert min(digits) > text.index("<tool_call>") and not digits & other
+    assert "".join(text[i] for i in sorted(other)).startswith("<think>Step 1.</think>")

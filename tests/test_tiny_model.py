@@ -230,3 +230,26 @@ def test_interrupted_build_leaves_no_half_folder(
     with pytest.raises(KeyboardInterrupt):
         ensure_tiny_model(tmp_path / "tiny", lambda: ["a b c"], **SIZES)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_copy_pretraining_is_deterministic_and_teaches_copying(
+    corpus: list[str], tmp_path: Path
+) -> None:
+    """The copy stage (trainers.copy_pretrain) is part of the byte-identical build, and a
+    short one already makes a 2-layer model copy what a fresh one cannot."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trainers.copy_pretrain import copy_accuracy
+
+    sizes = {"hidden_size": 32, "num_layers": 2, "num_heads": 1, "num_kv_heads": 1}
+    first = build_tiny_model(tmp_path / "a", corpus, copy_steps=20, **sizes)
+    again = build_tiny_model(tmp_path / "b", corpus, copy_steps=20, **sizes)
+    record = json.loads((first / BUILD_FILE).read_text())
+    assert record["files"] == json.loads((again / BUILD_FILE).read_text())["files"]
+    assert record["params"]["copy_steps"] == 20
+    fresh = build_tiny_model(tmp_path / "c", corpus, **sizes)
+    trained = build_tiny_model(tmp_path / "d", corpus, copy_steps=200, **sizes)
+    tokenizer = AutoTokenizer.from_pretrained(fresh)
+    before = copy_accuracy(AutoModelForCausalLM.from_pretrained(fresh), tokenizer)
+    after = copy_accuracy(AutoModelForCausalLM.from_pretrained(trained), tokenizer)
+    assert before < 0.1 and after > 0.5, (before, after)

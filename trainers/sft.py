@@ -7,8 +7,10 @@ Contract
   work with exit code 2 and a message naming the key and the allowed values.
 * **Model**: `model=tiny` (default) builds the project's own model and tokenizer
   (`trainers.tiny_model`, tokenizer trained on `trainers.data.default_corpus`: train
-  split only) into a cache keyed by its build parameters; any folder or Hugging Face id
-  works instead (`model=Qwen/Qwen2.5-0.5B-Instruct`).
+  split only) into a cache keyed by its build parameters, including `tiny.copy_steps` of
+  synthetic copy pretraining (`trainers.copy_pretrain`: without it the model never learns
+  to copy ids from its context, so its tool calls run on wrong ids); any folder or Hugging
+  Face id works instead (`model=Qwen/Qwen2.5-0.5B-Instruct`).
 * **Data** (train split only): `trainers.data.demonstrations`: the expert's episodes,
   with a share of them (`data.failure_modes`: mode → share) replaced by the seed's failure
   modes (`name_instead_of_id`, `quitter`): realistic logs of a buggy agent, so that SFT
@@ -54,6 +56,7 @@ class TinySpec(BaseModel):
     num_kv_heads: int = Field(default=2, ge=1)
     max_position_embeddings: int = Field(default=2048, ge=128)
     line_tokens: int = Field(default=64, ge=0)
+    copy_steps: int = Field(default=300, ge=0)
 
     def build_params(self) -> dict[str, int]:
         return self.model_dump(exclude={"cache_dir", "corpus_trajectories"})

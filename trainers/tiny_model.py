@@ -24,6 +24,9 @@ Contract:
   schemas the chat template renders, a fixed policy text) then costs one token a line
   instead of hundreds a prompt, which is what lets a tiny model train on a CPU with the
   full tool-calling prompt. Any text still encodes and decodes exactly.
+* `copy_steps=N` (default 0: off) trains the fresh model for N steps of synthetic copy
+  data (`trainers.copy_pretrain`) before saving it, so that it can copy ids from its
+  context (an induction head), which SFT on demonstrations alone never teaches it.
 * The model's vocabulary is exactly `len(tokenizer)`: BPE stops early on a small corpus,
   so `vocab_size` is an upper bound and never yields ids the tokenizer cannot decode.
 * Same corpus, seed and library versions give byte-identical files (tests check this).
@@ -76,6 +79,7 @@ DEFAULT_PARAMS: dict[str, int] = {  # build_tiny_model's keyword defaults, in on
     "num_kv_heads": 2,
     "max_position_embeddings": 4096,
     "line_tokens": 0,
+    "copy_steps": 0,
 }
 MIN_LINE_CHARS = 24
 MIN_LINE_SHARE = 0.05
@@ -211,6 +215,10 @@ def _build_model(tokenizer: PreTrainedTokenizerBase, seed: int, sizes: dict[str,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen2ForCausalLM(config).to(torch.float32)
+        if sizes.get("copy_steps", 0) > 0:  # why: trainers/copy_pretrain.py
+            from trainers.copy_pretrain import copy_pretrain
+
+            copy_pretrain(model, tokenizer, steps=sizes["copy_steps"], seed=seed)
     model.generation_config = GenerationConfig(
         bos_token_id=None, eos_token_id=[eos_id, pad_id], pad_token_id=pad_id
     )
@@ -261,6 +269,7 @@ def build_tiny_model(
     num_kv_heads: int = 2,
     max_position_embeddings: int = 4096,
     line_tokens: int = 0,
+    copy_steps: int = 0,
 ) -> Path:
     """Build the tokenizer and the model into `out_dir` (see the module docstring)."""
     texts = list(corpus)
@@ -273,6 +282,7 @@ def build_tiny_model(
         "num_kv_heads": num_kv_heads,
         "max_position_embeddings": max_position_embeddings,
         "line_tokens": line_tokens,
+        "copy_steps": copy_steps,
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
