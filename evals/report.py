@@ -231,20 +231,45 @@ def render_run_report(table: MetricTable, title: str = "Eval report") -> str:
     ]
     for name in names:
         rows = [
-            [f"`{key}`", fmt(est.point), f"[{fmt(est.lower_ci)}, {fmt(est.upper_ci)}]",
-             str(est.n), "" if est.count is None else str(est.count), est.method]
+            [
+                f"`{key}`",
+                fmt(est.point),
+                f"[{fmt(est.lower_ci)}, {fmt(est.upper_ci)}]",
+                str(est.n),
+                "" if est.count is None else str(est.count),
+                est.method,
+            ]
             for key, est in sorted(table.slices[name].items(), key=lambda kv: _order(kv[0]))
         ]
-        lines += ["", f"## {name}", "",
-                  *_md_table(["metric", "point", f"{level} CI", "n", "count", "method"], rows)]
+        lines += [
+            "",
+            f"## {name}",
+            "",
+            *_md_table(["metric", "point", f"{level} CI", "n", "count", "method"], rows),
+        ]
     return "\n".join(lines) + "\n"
 
 
 def _order(key: str) -> tuple[int, str]:
     """Outcome metrics first, then rewards, checks, tools, efficiency."""
     for rank, prefix in enumerate(
-        ["success@1", "pass", "reward", "rule_violation", "escalation", "format", "math",
-         "api_version", "check", "tool_call", "steps", "latency", "tokens", "cost", "policy"]
+        [
+            "success@1",
+            "pass",
+            "reward",
+            "rule_violation",
+            "escalation",
+            "format",
+            "math",
+            "api_version",
+            "check",
+            "tool_call",
+            "steps",
+            "latency",
+            "tokens",
+            "cost",
+            "policy",
+        ]
     ):
         if key.startswith(prefix):
             return rank, key

@@ -57,8 +57,12 @@ from evals.metrics import AGGREGATE, CANARY_METRICS, METRICS, MetricRegistry, me
 STAGES = ("dev_to_staging", "staging_to_production")
 FIELDS = ("point", "lower_ci", "upper_ci", "p_value", "count", "n")
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    "<=": operator.le, "<": operator.lt, ">=": operator.ge,
-    ">": operator.gt, "==": operator.eq, "!=": operator.ne,
+    "<=": operator.le,
+    "<": operator.lt,
+    ">=": operator.ge,
+    ">": operator.gt,
+    "==": operator.eq,
+    "!=": operator.ne,
 }
 SETTINGS = ("no_regressions_on", "no_regressions_tolerance", "no_regressions_alpha")
 _PREFIXES = ("aggregate", "delta", "canary")

@@ -35,11 +35,12 @@ def word_problem(rng: np.random.Generator, index: int) -> MathScenario:
     name, thing = str(rng.choice(NAMES)), str(rng.choice(THINGS))
     start, bought = int(rng.integers(2, 30)), int(rng.integers(1, 20))
     sold = int(rng.integers(1, start + bought))
-    question = (
-        f"{name} has {start} {thing}, buys {bought}, sells {sold}. How many {thing} now?"
-    )
+    question = f"{name} has {start} {thing}, buys {bought}, sells {sold}. How many {thing} now?"
     return MathScenario(
-        id=f"math_basic-{index}", slices=["math_basic"], now=NOW, question=question,
+        id=f"math_basic-{index}",
+        slices=["math_basic"],
+        now=NOW,
+        question=question,
         answer=start + bought - sold,
     )
 
@@ -47,9 +48,12 @@ def word_problem(rng: np.random.Generator, index: int) -> MathScenario:
 def division(rng: np.random.Generator, index: int) -> MathScenario:
     a, b = int(rng.integers(10, 999)), int(rng.integers(3, 97))
     return MathScenario(
-        id=f"division_hard-{index}", slices=["division_hard"], now=NOW,
+        id=f"division_hard-{index}",
+        slices=["division_hard"],
+        now=NOW,
         question=f"What is {a} ÷ {b}? Give the result to 3 decimal places.",
-        answer=round(a / b, 3), tolerance=1e-3,
+        answer=round(a / b, 3),
+        tolerance=1e-3,
     )
 
 
@@ -58,9 +62,7 @@ def generate(split: str) -> tuple[MathScenario, ...]:
     if split not in SPLIT_SEEDS:
         raise ValueError(f"math_tools: unknown split '{split}'; allowed: train, eval")
     rng = np.random.default_rng(SPLIT_SEEDS[split])
-    made = [
-        (word_problem if i % 2 == 0 else division)(rng, i) for i in range(SPLIT_SIZES[split])
-    ]
+    made = [(word_problem if i % 2 == 0 else division)(rng, i) for i in range(SPLIT_SIZES[split])]
     if split == "train":
         held_out = {s.content_hash for s in generate("eval")}
         made = [s for s in made if s.content_hash not in held_out]

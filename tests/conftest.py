@@ -20,8 +20,13 @@ def lost_order_scenario(**overrides: object) -> RefundScenario:
             "customers": {42: {"name": "Alice Smith"}},
             "sessions": {90412: 42},
             "orders": {
-                1001: {"customer_id": 42, "item": "blue kettle", "amount": 39.99,
-                       "status": "lost", "shipped_on": date(2026, 2, 25)},
+                1001: {
+                    "customer_id": 42,
+                    "item": "blue kettle",
+                    "amount": 39.99,
+                    "status": "lost",
+                    "shipped_on": date(2026, 2, 25),
+                },
             },
         },
         "customer_sim": {"order_id": 1001},

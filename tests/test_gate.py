@@ -138,8 +138,14 @@ def _slice_episodes(spec: Spec, name: str, n: int, wins: int, lost: int) -> list
 
 def _call(invalid: bool, k: int) -> ToolCallRecord:
     return ToolCallRecord(
-        turn=k, index=0, call_id=f"c{k}", raw="{}", name="search_api", arguments={},
-        valid=not invalid, execution="error" if invalid else "ok",
+        turn=k,
+        index=0,
+        call_id=f"c{k}",
+        raw="{}",
+        name="search_api",
+        arguments={},
+        valid=not invalid,
+        execution="error" if invalid else "ok",
     )
 
 
@@ -171,14 +177,22 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "evals.gate", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 def test_seed_rules_give_go_through_the_cli(runs: dict[str, Path]) -> None:
     md = runs["root"] / "gate.md"
-    proc = _cli(f"rules={runs['rules']}", f"candidate={runs['candidate']}",
-                f"baseline={runs['baseline']}", f"markdown={md}")
+    proc = _cli(
+        f"rules={runs['rules']}",
+        f"candidate={runs['candidate']}",
+        f"baseline={runs['baseline']}",
+        f"markdown={md}",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "VERDICT: GO" in out and "✗" not in out
@@ -201,8 +215,10 @@ def test_seed_rules_give_go_through_the_cli(runs: dict[str, Path]) -> None:
     [
         ({"violations": 24}, "rule_violation_rate(headache_redflags).point <= 0.05"),
         (
-            {"slices": {**CANDIDATE.slices, "division_hard": (200, 94, 0)},
-             "total_successes": 4980},
+            {
+                "slices": {**CANDIDATE.slices, "division_hard": (200, 94, 0)},
+                "total_successes": 4980,
+            },
             "delta.success@1(division_hard).point >= 0.07",
         ),
         (
@@ -226,7 +242,7 @@ def test_exactly_one_failing_rule_gives_no_go(
     code = main([*args, "n_resamples=200"])  # no rule here reads a bootstrap interval
     out = capsys.readouterr().out
     assert code == 1, out
-    verdict = out[out.index("VERDICT"):]
+    verdict = out[out.index("VERDICT") :]
     assert verdict.startswith("VERDICT: NO-GO (1 of")
     assert f"✗ {failing}" in verdict
 
@@ -270,11 +286,20 @@ def _canary_log(path: Path, *, incidents: int = 0, lines: list[str] | None = Non
     rng = np.random.default_rng(7)
     rows = []
     for i in range(5000):
-        rows.append(json.dumps({
-            "request_id": f"r{i}", "model": "candidate-v2", "abandoned": i % 100 < 3,
-            "safety_incident": i < incidents, "latency_ms": float(rng.uniform(200, 940)),
-            "prompt_tokens": 600, "completion_tokens": 400, "cost_usd": 0.02,
-        }))
+        rows.append(
+            json.dumps(
+                {
+                    "request_id": f"r{i}",
+                    "model": "candidate-v2",
+                    "abandoned": i % 100 < 3,
+                    "safety_incident": i < incidents,
+                    "latency_ms": float(rng.uniform(200, 940)),
+                    "prompt_tokens": 600,
+                    "completion_tokens": 400,
+                    "cost_usd": 0.02,
+                }
+            )
+        )
     path.write_text("\n".join([*rows, *(lines or [])]) + "\n")
     return path
 
@@ -282,8 +307,13 @@ def _canary_log(path: Path, *, incidents: int = 0, lines: list[str] | None = Non
 def test_staging_gate_keeps_dev_rules_and_adds_canary_rules(
     runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = [f"rules={runs['rules']}", f"candidate={runs['candidate']}",
-            f"baseline={runs['baseline']}", "stage=staging_to_production", "n_resamples=200"]
+    args = [
+        f"rules={runs['rules']}",
+        f"candidate={runs['candidate']}",
+        f"baseline={runs['baseline']}",
+        "stage=staging_to_production",
+        "n_resamples=200",
+    ]
     assert main([*args, f"canary={_canary_log(tmp_path / 'ok.jsonl')}"]) == 0
     out = capsys.readouterr().out
     assert "✓ canary.safety_incidents.count == 0" in out
@@ -299,7 +329,12 @@ def test_malformed_canary_line_names_file_and_line(
     runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log = _canary_log(tmp_path / "canary.jsonl", lines=['{"request_id": "x", "model": 3}'])
-    args = [f"rules={runs['rules']}", f"candidate={runs['candidate']}",
-            f"baseline={runs['baseline']}", "stage=staging_to_production", f"canary={log}"]
+    args = [
+        f"rules={runs['rules']}",
+        f"candidate={runs['candidate']}",
+        f"baseline={runs['baseline']}",
+        "stage=staging_to_production",
+        f"canary={log}",
+    ]
     assert main(args) == 2
     assert f"{log}:5001: not a canary record" in capsys.readouterr().err

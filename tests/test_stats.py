@@ -85,8 +85,9 @@ def test_means_equal_scipy_bootstrap_row_by_row(n: int) -> None:
     rows = np.stack([rng.normal(size=n), rng.integers(0, 2, n), rng.gamma(2.0, size=n)])
     method = "BCa" if n <= stats.BCA_MAX_N else "percentile"
     for row, est in zip(rows, stats.means(rows), strict=True):
-        ref = sps.bootstrap((row,), np.mean, n_resamples=2000, method=method,
-                            rng=np.random.default_rng(0))
+        ref = sps.bootstrap(
+            (row,), np.mean, n_resamples=2000, method=method, rng=np.random.default_rng(0)
+        )
         assert est.point == pytest.approx(row.mean())
         assert est.lower_ci == pytest.approx(ref.confidence_interval.low, abs=1e-12)
         assert est.upper_ci == pytest.approx(ref.confidence_interval.high, abs=1e-12)
@@ -98,8 +99,13 @@ def test_ratio_equals_scipy_paired_bootstrap() -> None:
     rng = np.random.default_rng(1)
     num, den = rng.random(200), rng.integers(1, 4, 200).astype(float)
     est = stats.ratio(num, den)
-    ref = sps.bootstrap((num, den), lambda a, b, axis=-1: a.sum(axis) / b.sum(axis),
-                        paired=True, n_resamples=2000, rng=np.random.default_rng(0))
+    ref = sps.bootstrap(
+        (num, den),
+        lambda a, b, axis=-1: a.sum(axis) / b.sum(axis),
+        paired=True,
+        n_resamples=2000,
+        rng=np.random.default_rng(0),
+    )
     assert est is not None and est.point == pytest.approx(num.sum() / den.sum())
     assert est.lower_ci == pytest.approx(ref.confidence_interval.low, abs=1e-12)
     assert est.upper_ci == pytest.approx(ref.confidence_interval.high, abs=1e-12)
@@ -155,8 +161,9 @@ def test_pass_at_k_hand_values() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 8).flatmap(
-    lambda n: st.tuples(st.just(n), st.integers(0, n), st.integers(1, n))))
+@given(
+    st.integers(1, 8).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n), st.integers(1, n)))
+)
 def test_pass_at_k_matches_enumeration(case: tuple[int, int, int]) -> None:
     n, c, k = case
     at_k, hat_k = brute_pass_at_k(n, c, k)
@@ -173,8 +180,9 @@ def test_mcnemar_on_a_hand_built_table() -> None:
     assert delta.p_value == pytest.approx(2 * (1 + 10) / 2**10)  # two-sided exact binomial
     assert delta.p_value == pytest.approx(sps.binomtest(1, 10, 0.5).pvalue)
     assert delta.point == pytest.approx(8 / 20)
-    ref = sps.bootstrap((cand.astype(float) - base,), np.mean, n_resamples=2000,
-                        rng=np.random.default_rng(0))
+    ref = sps.bootstrap(
+        (cand.astype(float) - base,), np.mean, n_resamples=2000, rng=np.random.default_rng(0)
+    )
     assert delta.lower_ci == pytest.approx(ref.confidence_interval.low, abs=1e-12)
     assert delta.upper_ci == pytest.approx(ref.confidence_interval.high, abs=1e-12)
 
@@ -204,8 +212,13 @@ def test_paired_epochs_are_tested_per_scenario() -> None:
 
 def test_zero_pairs_name_the_metric_and_slice() -> None:
     with pytest.raises(PairingError, match=r"delta\.success@1 on slice 'division_hard'"):
-        stats.paired_delta(np.zeros(0), np.zeros(0), binary=True,
-                           label="delta.success@1 on slice 'division_hard'", n_unpaired=7)
+        stats.paired_delta(
+            np.zeros(0),
+            np.zeros(0),
+            binary=True,
+            label="delta.success@1 on slice 'division_hard'",
+            n_unpaired=7,
+        )
 
 
 def test_same_inputs_same_numbers() -> None:
