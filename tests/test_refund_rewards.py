@@ -115,3 +115,10 @@ def test_no_refund_counts_as_a_decision_only_after_looking() -> None:
     assert blind.reward_components["outcome"] == 0.0 and not blind.success
     looked = play([CHECK, "I'm sorry, this order cannot be refunded."], **ineligible)
     assert looked.reward_components["outcome"] == 1.0
+
+
+def test_doing_nothing_earns_no_escalation_credit() -> None:
+    idle = play(["Let me know if there is anything else."])
+    assert idle.reward_components["escalation"] == 0.0
+    solved = play([GET_ID, CHECK, REFUND, "Your refund of $39.99 has been issued."])
+    assert solved.reward_components["escalation"] == 1.0
