@@ -18,7 +18,10 @@ GRPO success@1 0 / 0 / 0, tool_execution 0 / -1.51 / 0 (GRPO learnt to stop call
 tools). With the build's copy stage (`tiny.copy_steps=300`, `trainers.copy_pretrain`):
 95% of id digits right after SFT; success@1 0 / 0.083 / 0.125, tool_execution
 0 / -0.65 / +0.50 (GRPO at lr 1e-4; 5e-4 collapsed to 0 success@1). Walls: build 91 s,
-SFT 97 s, GRPO 100 s. The SFT row stays low on purpose: 80% of its demonstrations are
+SFT 97 s, GRPO 100 s. After the refund `escalation` reward stopped paying for idle
+replies, the same run gives GRPO success@1 0.021, tool_execution +0.54: GRPO reliably
+fixes the calls (tool_execution) but not yet whole episodes (success@1). The SFT row
+stays low on purpose: 80% of its demonstrations are
 failure modes (name_instead_of_id, quitter) for GRPO to fix.
 """
 
