@@ -28,20 +28,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _cfg(tiny: Path, out: Path, *extra: str) -> sft.SFTRunConfig:
-    overrides = [
-        "env=refund_agent",
-        f"model={tiny}",
-        f"out={out}",
-        "data.demonstrations=16",
-        "trainer.max_steps=8",
-        "trainer.batch_size=4",
-        "trainer.learning_rate=5e-3",
-        "trainer.warmup_steps=0",
-        "trainer.lr_scheduler=constant",
-        "trainer.save_steps=4",
-        *extra,
-    ]
-    return sft.load_config("sft", overrides, sft.SFTRunConfig)
+    return sft.load_config("sft", [*_cfg_args(tiny, out), *extra], sft.SFTRunConfig)
 
 
 def test_demonstrations_mix_failure_modes_and_read_the_train_split_only(
