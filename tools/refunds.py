@@ -22,6 +22,10 @@ def _not_found(message: str) -> ToolResult:
     return ToolResult({"error": message}, Execution.WRONG)
 
 
+def _session_customer(ctx: Sandbox, session_id: int) -> int | None:
+    return ctx.db["sessions"].get(str(session_id))
+
+
 @tool
 def get_customer_id(ctx: Sandbox, session_id: int) -> Any:
     """Look up the id of the customer in a chat session.
@@ -29,7 +33,7 @@ def get_customer_id(ctx: Sandbox, session_id: int) -> Any:
     Args:
         session_id: The chat session id (given in the system prompt).
     """
-    customer_id = ctx.db["sessions"].get(str(session_id))
+    customer_id = _session_customer(ctx, session_id)
     if customer_id is None:
         return _not_found(f"no session {session_id}")
     return {"customer_id": customer_id}
@@ -42,7 +46,7 @@ def get_customer_name(ctx: Sandbox, session_id: int) -> Any:
     Args:
         session_id: The chat session id (given in the system prompt).
     """
-    customer_id = ctx.db["sessions"].get(str(session_id))
+    customer_id = _session_customer(ctx, session_id)
     if customer_id is None:
         return _not_found(f"no session {session_id}")
     return {"name": ctx.db["customers"][str(customer_id)]["name"]}
