@@ -29,6 +29,14 @@ trajectory's tool-call records, final reply and `end_state` (database + side eff
 * `efficiency`      1 − 0.5 per repeat of an identical call that already failed (the
   seed's loop; retrying after an injected fault is not penalised) − 0.25 per turn beyond
   the scenario's turn budget, floored at −1.
+* `progress`        the share of the case's three milestones reached (AgentBoard's
+  progress rate): the customer identified (`get_customer_id` answered, or the session's
+  customer id used in a valid call), the customer's order checked (`check_refund` with
+  that customer id and order id, answered or failed by an injected fault), and the case
+  resolved (the episode succeeds: outcome, escalation and truthfulness all right). The
+  other components judge an episode by what it did; this one pays for how far along the
+  right path it got, so an agent that stops after one easy call (every per-call and
+  per-reply component at its best) scores below one that went on to check the order.
 """
 
 from __future__ import annotations
@@ -183,6 +191,44 @@ def efficiency(trajectory: Trajectory, scenario: RefundScenario) -> float:
     return max(-1.0, 1.0 - 0.5 * repeated_failures(trajectory) - 0.25 * over_budget)
 
 
+def identified(trajectory: Trajectory, scenario: RefundScenario) -> bool:
+    customer_id = scenario.db.sessions.get(scenario.session_id)
+    return any(
+        (c.name == "get_customer_id" and c.execution == Execution.OK)
+        or (c.valid and customer_id is not None and _arg(c, "customer_id") == customer_id)
+        for c in trajectory.tool_calls
+    )
+
+
+def checked_order(trajectory: Trajectory, scenario: RefundScenario) -> bool:
+    """check_refund ran on the customer's own id and order (an injected fault counts: the
+    agent did its part)."""
+    customer_id = scenario.db.sessions.get(scenario.session_id)
+    order_id = scenario.customer_sim.order_id
+    return any(
+        c.name == "check_refund"
+        and c.valid
+        and c.execution in (Execution.OK, Execution.FAULT)
+        and _arg(c, "customer_id") == customer_id
+        and (order_id is None or _arg(c, "order_id") == order_id)
+        for c in trajectory.tool_calls
+    )
+
+
+def _arg(call: Any, name: str) -> Any:
+    return (call.arguments or {}).get(name)
+
+
+def progress(trajectory: Trajectory, scenario: RefundScenario) -> float:
+    resolved = (
+        outcome(trajectory, scenario) == 1.0
+        and escalation(trajectory, scenario) == 1.0
+        and truthfulness(trajectory, scenario) == 1.0
+    )
+    milestones = (identified(trajectory, scenario), checked_order(trajectory, scenario), resolved)
+    return round(sum(milestones) / len(milestones), 10)
+
+
 REFUND_REWARDS: dict[str, RewardFn] = {
     "tool_execution": tool_execution,
     "outcome": outcome,
@@ -190,6 +236,7 @@ REFUND_REWARDS: dict[str, RewardFn] = {
     "truthfulness": truthfulness,
     "format": tool_format,
     "efficiency": efficiency,
+    "progress": progress,
 }
 
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -199,4 +246,5 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "truthfulness": 1.0,
     "format": 0.5,
     "efficiency": 0.5,
+    "progress": 1.0,
 }

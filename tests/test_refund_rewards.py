@@ -56,6 +56,7 @@ def test_full_solution_scores_every_component_at_max() -> None:
         "truthfulness": 1.0,
         "format": 1.0,
         "efficiency": 1.0,
+        "progress": 1.0,
     }
     assert trajectory.success and trajectory.violations == []
 
@@ -122,3 +123,28 @@ def test_doing_nothing_earns_no_escalation_credit() -> None:
     assert idle.reward_components["escalation"] == 0.0
     solved = play([GET_ID, CHECK, REFUND, "Your refund of $39.99 has been issued."])
     assert solved.reward_components["escalation"] == 1.0
+
+
+def test_progress_pays_for_each_milestone_on_the_right_path() -> None:
+    stopped = play([GET_ID, "I'm sorry about the trouble."])
+    checked = play([GET_ID, CHECK, "I'm sorry about the trouble."])
+    solved = play([GET_ID, CHECK, REFUND, "Your refund of $39.99 has been issued."])
+    assert [t.reward_components["progress"] for t in (stopped, checked, solved)] == [
+        round(1 / 3, 10),
+        round(2 / 3, 10),
+        1.0,
+    ]
+    # One easy call then stopping is perfect on the per-call components, but not a
+    # better episode than going on to check the order.
+    assert stopped.reward_components["tool_execution"] == 1.0
+    assert stopped.reward < checked.reward < solved.reward
+
+
+def test_progress_ignores_checks_of_the_wrong_customer() -> None:
+    by_session = CALL.format(name="check_refund", args='{"customer_id": 90412, "order_id": 1001}')
+    wrong = play([GET_ID, by_session, "Sorry."])
+    assert wrong.reward_components["progress"] == round(1 / 3, 10)
+    by_name = CALL.format(
+        name="check_refund", args='{"customer_id": "Alice Smith", "order_id": 1001}'
+    )
+    assert play([by_name, "Sorry."]).reward_components["progress"] == 0.0
