@@ -73,6 +73,19 @@ def test_a_reply_that_asks_nothing_ends_the_episode(env: RefundAgentEnv) -> None
     assert info["trajectory"].final_answer == "Thanks for waiting."
 
 
+def test_a_call_missing_its_opening_tag_is_an_error_not_the_final_reply(
+    env: RefundAgentEnv,
+) -> None:
+    env.reset(seed=0, options={"scenario": case(env, "happy-lost-order")})
+    garbled = '<think>Escalate.\n{"name": "escalate_to_human", "arguments": {}}\n</tool_call>'
+    observation, terminated, truncated, info = say(env, garbled)
+    assert not terminated and not truncated
+    assert observation[-1]["role"] == "tool"
+    assert "without an opening <tool_call>" in observation[-1]["content"]
+    (record,) = info["tool_calls"]
+    assert record.error_kind is ErrorKind.MALFORMED_JSON
+
+
 def test_customer_stops_answering_after_max_replies(env: RefundAgentEnv) -> None:
     scenario = case(env, "ask-order-cooperative", max_replies=1)
     env.reset(seed=0, options={"scenario": scenario})

@@ -95,6 +95,16 @@ def test_the_seed_type_mismatch_message() -> None:
         ),
         (call("check_refund", "[1, 2]"), ErrorKind.MALFORMED_JSON, "must be a JSON object"),
         ('<tool_call>{"name": "check_refund"', ErrorKind.MALFORMED_JSON, "Malformed JSON"),
+        (
+            '{"name": "check_refund", "arguments": {"customer_id": 42}}\n</tool_call>',
+            ErrorKind.MALFORMED_JSON,
+            "without an opening <tool_call>",
+        ),
+        (
+            "<think>It failed 3 times (HTTP 500 42}}\n</tool_call>",
+            ErrorKind.MALFORMED_JSON,
+            "without an opening <tool_call>",
+        ),
         (call("explode", "{}"), ErrorKind.TOOL_EXCEPTION, "database on fire"),
         (
             call("calculator", '{"expression": "__import__(1)"}'),

@@ -14,7 +14,10 @@ Two shapes are accepted:
 * an OpenAI-style message dict with structured `tool_calls`.
 
 Parsing never raises: a block that is not valid JSON, lacks a name, or was cut off
-becomes a `ParsedCall` carrying its `ErrorKind` and an agent-readable message.
+becomes a `ParsedCall` carrying its `ErrorKind` and an agent-readable message. So does a
+`</tool_call>` that closes nothing (the opening tag was dropped): the model meant a call,
+so it gets an error observation and another turn, rather than its broken call being
+taken as the final reply to the customer.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pydantic_core import from_json
 
 from core.records import ErrorKind
 
+CLOSE_CALL = "</tool_call>"
 ANSWER_RE = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL)
 
 
@@ -64,12 +68,12 @@ def parse_text(text: str) -> ParsedAction:
     if "<answer>" in text:
         match = ANSWER_RE.search(text)
         answer = match.group(1).strip() if match else None
-    if "<tool_call>" not in text and "<think>" not in text:
+    if "<tool_call>" not in text and "<think>" not in text and CLOSE_CALL not in text:
         return ParsedAction(text=text, content=text.strip(), answer=answer)
     think: str | None = None
     calls: list[ParsedCall] = []
     pieces: list[str] = []
-    position = 0
+    position, closed_calls = 0, 0
     while (block := _next_block(text, position)) is not None:  # blocks out, the rest is content
         tag, start, body_start, body_end, end = block
         pieces.append(text[position:start])
@@ -79,12 +83,24 @@ def parse_text(text: str) -> ParsedAction:
             continue
         raw = text[start:end]
         call = parse_call_json(text[body_start:body_end], raw)
-        if call.error_kind is None and body_end == end:
-            call.error_kind = ErrorKind.MALFORMED_JSON
-            call.error = "ERROR: Tool call was not closed with </tool_call>"
+        if body_end == end:
+            if call.error_kind is None:
+                call.error_kind = ErrorKind.MALFORMED_JSON
+                call.error = "ERROR: Tool call was not closed with </tool_call>"
+        else:
+            closed_calls += 1
         calls.append(call)
     pieces.append(text[position:])
     content = "".join(pieces).strip()
+    if text.count(CLOSE_CALL) > closed_calls:
+        calls.append(
+            ParsedCall(
+                text,
+                error_kind=ErrorKind.MALFORMED_JSON,
+                error="ERROR: Found </tool_call> without an opening <tool_call>; write "
+                '<tool_call>{"name": ..., "arguments": {...}}</tool_call>',
+            )
+        )
     return ParsedAction(text=text, content=content, think=think, answer=answer, calls=calls)
 
 
