@@ -90,6 +90,7 @@ def run(argv: Sequence[str]) -> dict[str, Any]:
         tables[label] = grpo.evaluate_model(cfg.env, path, out / "eval" / label, spec, cfg.seed)
         walls[f"eval_{label}"] = time.perf_counter() - t
     print(grpo.side_by_side(tables))
+    change = grpo.paired_change(out / "eval" / "grpo", out / "eval" / "sft")
     results = {
         "models": models,
         "every": every,
@@ -98,6 +99,7 @@ def run(argv: Sequence[str]) -> dict[str, Any]:
         "wall_s": {k: round(v, 1) for k, v in walls.items()},
         "step_shares": summary.get("step_shares"),
         "eval": {k: grpo.table_summary(v) for k, v in tables.items()},
+        "grpo_vs_sft": change,
     }
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     _print_headline(results)
@@ -105,6 +107,8 @@ def run(argv: Sequence[str]) -> dict[str, Any]:
 
 
 def _print_headline(results: dict[str, Any]) -> None:
+    from trainers import grpo
+
     print(f"\n{'model':<10} {'success@1 [95% CI]':<24} {'tool_execution [95% CI]':<26}")
     for label, table in results["eval"].items():
         cells = []
@@ -114,6 +118,7 @@ def _print_headline(results: dict[str, Any]) -> None:
                 f"{est['point']:.3f} [{est['lower_ci']:.3f}, {est['upper_ci']:.3f}]" if est else "-"
             )
         print(f"{label:<10} {cells[0]:<24} {cells[1]:<26}")
+    print(grpo.format_change(results["grpo_vs_sft"], "grpo vs sft (paired)"))
     print("wall (s):", results["wall_s"])
 
 

@@ -54,3 +54,15 @@ def test_the_seed_failure_over_the_expert_is_no_go_naming_rules(
     assert "no_regressions_on: tool_correctness" in verdict
     assert "escalation_rate(escalation_api_down).lower_ci >= 0.80" in verdict
     assert "steps_to_solve_median(refund_happy)" in verdict  # absent: it solved nothing
+
+
+def test_trainer_reports_the_paired_change_between_two_eval_runs(runs: dict[str, Path]) -> None:
+    from trainers import grpo  # light: torch is only imported by training itself
+
+    change = grpo.paired_change(runs["expert"], runs["name_instead_of_id"])
+    success = change["success@1"]
+    assert success["test"] == "mcnemar-exact" and success["n_pairs"] == 288
+    assert success["point"] == 1.0 and success["p_value"] < 1e-6  # the failure never succeeds
+    assert change["reward"]["point"] > 0 and change["reward"]["p_value"] < 1e-6
+    line = grpo.format_change(change, "expert vs seed failure")
+    assert line.startswith("expert vs seed failure: Δsuccess@1 +1.000")

@@ -39,6 +39,7 @@ from trainers.sft import check_env, check_model, load_config, model_tag, setup_p
 
 EXIT_OK, EXIT_CONFIG = 0, 2
 TABLE_METRICS = ("success@1", "reward.tool_execution")
+AGGREGATE = "aggregate"
 
 
 class GRPOTrainerSpec(BaseModel):
@@ -216,6 +217,33 @@ def side_by_side(tables: dict[str, Any], metrics: Sequence[str] = TABLE_METRICS)
     return "\n".join(lines)
 
 
+PAIRED_METRICS = ("success@1", "reward")
+
+
+def paired_change(candidate: Path, baseline: Path) -> dict[str, Any]:
+    """Candidate − baseline over the same eval episodes (aggregate slice), with the eval
+    harness's paired tests: exact McNemar for success@1, Wilcoxon for reward. Pairing
+    makes this far more sensitive than comparing two confidence intervals."""
+    from core.records import read_jsonl
+    from evals.deltas import compute_deltas
+
+    deltas = compute_deltas(
+        list(read_jsonl(candidate / "episodes.jsonl")),
+        list(read_jsonl(baseline / "episodes.jsonl")),
+        only=[(AGGREGATE, key) for key in PAIRED_METRICS],
+    )
+    return {key: deltas.get(AGGREGATE, key).model_dump() for key in PAIRED_METRICS}
+
+
+def format_change(change: dict[str, Any], label: str) -> str:
+    cells = [
+        f"Δ{key} {d['point']:+.3f} [{d['lower_ci']:+.3f}, {d['upper_ci']:+.3f}] "
+        f"({d['test']} p={d['p_value']:.2g}, {d['n_pairs']} pairs)"
+        for key, d in change.items()
+    ]
+    return f"{label}: " + "; ".join(cells)
+
+
 def table_summary(table: Any) -> dict[str, Any]:
     return {
         name: {k: metrics[k].model_dump() for k in TABLE_METRICS if k in metrics}
@@ -258,7 +286,10 @@ def run_grpo(cfg: GRPORunConfig, backend: Any) -> dict[str, Any]:
             tables[label] = evaluate_model(cfg.env, path, out / "eval" / label, cfg.eval, cfg.seed)
             summary["wall_s"][f"eval_{label}"] = round(time.perf_counter() - t, 1)
         summary["eval"] = {k: table_summary(v) for k, v in tables.items()}
+        change = paired_change(out / "eval" / "trained", out / "eval" / "start")
+        summary["trained_vs_start"] = change
         print(side_by_side(tables))
+        print(format_change(summary["trained_vs_start"], "trained vs start (paired)"))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
