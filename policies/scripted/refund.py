@@ -117,7 +117,8 @@ class Expert(ScriptedPolicy):
     def plan(self, f: Facts) -> str:
         if f.last_fault is not None and f.faults[f.last_fault] >= MAX_ATTEMPTS:
             kind = "timeouts" if f.last_fault_kind == "a timeout" else "HTTP 500 errors"
-            return self.give_up(f, f"{f.last_fault} keeps failing ({kind})")
+            why = f"{f.last_fault} failed {MAX_ATTEMPTS} times in a row ({kind})"
+            return self.give_up(f, why)
         if f.not_found is not None:
             return self.give_up(f, f"{f.not_found} found no matching record")
         if f.customer_id is None:
@@ -142,7 +143,7 @@ class Expert(ScriptedPolicy):
 
     def ask_order(self, f: Facts) -> str:
         if f.asks >= MAX_ASKS:
-            return self.give_up(f, "no order number")
+            return self.give_up(f, "the customer could not give an order number")
         if f.asks == 0:
             return "I'm sorry about the trouble. Could you tell me your order number, please?"
         return (
@@ -163,7 +164,10 @@ class Expert(ScriptedPolicy):
         if not check["eligible"]:
             return self.explain_ineligible(f)
         if float(check["amount"]) > APPROVAL_LIMIT_USD:
-            why = f"eligible, but over the ${APPROVAL_LIMIT_USD:.0f} approval limit"
+            why = (
+                f"order is {check['order_status']} and eligible, but ${check['amount']:.2f} is "
+                f"over the ${APPROVAL_LIMIT_USD:.0f} approval limit; it needs a human's approval"
+            )
             return self.give_up(f, why)
         return tool_call_text(
             "issue_refund",
@@ -192,16 +196,14 @@ class Expert(ScriptedPolicy):
         return reply_text(text, think="Not eligible: explain the reason, change nothing.")
 
     def give_up(self, f: Facts, why: str) -> str:
-        """Where the automated path ends: the expert escalates with a summary.
-
-        The thought names the decision first and briefly (the reason goes in the summary
-        for the human), so escalating vs giving up is decided at the turn's first words."""
+        """Where the automated path ends: the expert escalates with a summary."""
         summary = (
             f"Customer {f.customer_id if f.customer_id is not None else 'unknown'}, order "
-            f"#{f.order_id if f.order_id is not None else 'unknown'}: {why}."
+            f"#{f.order_id if f.order_id is not None else 'unknown'}: {why}. Nothing was "
+            "changed on the account. Please take over."
         )
         return tool_call_text(
-            "escalate_to_human", {"summary": summary}, think="A human must take over."
+            "escalate_to_human", {"summary": summary}, think=f"I can't finish this: {why}."
         )
 
 
@@ -250,7 +252,7 @@ class Quitter(Expert):
     def give_up(self, f: Facts, why: str) -> str:
         return reply_text(
             "I'm sorry, I'm unable to resolve this right now. Please try again later.",
-            think="I'll stop here.",
+            think=f"{why}. I'll stop here.",
         )
 
 
