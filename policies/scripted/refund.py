@@ -196,14 +196,17 @@ class Expert(ScriptedPolicy):
         return reply_text(text, think="Not eligible: explain the reason, change nothing.")
 
     def give_up(self, f: Facts, why: str) -> str:
-        """Where the automated path ends: the expert escalates with a summary."""
+        """Where the automated path ends: the expert escalates with a summary.
+
+        The thought names the decision first and briefly (the reason goes in the summary
+        for the human), so escalating vs giving up is decided at the turn's first words."""
         summary = (
             f"Customer {f.customer_id if f.customer_id is not None else 'unknown'}, order "
             f"#{f.order_id if f.order_id is not None else 'unknown'}: {why}. Nothing was "
             "changed on the account. Please take over."
         )
         return tool_call_text(
-            "escalate_to_human", {"summary": summary}, think=f"I can't finish this: {why}."
+            "escalate_to_human", {"summary": summary}, think="A human must take over."
         )
 
 
@@ -252,7 +255,7 @@ class Quitter(Expert):
     def give_up(self, f: Facts, why: str) -> str:
         return reply_text(
             "I'm sorry, I'm unable to resolve this right now. Please try again later.",
-            think=f"{why}. I'll stop here.",
+            think="I'll stop here.",
         )
 
 
