@@ -202,8 +202,7 @@ class Expert(ScriptedPolicy):
         for the human), so escalating vs giving up is decided at the turn's first words."""
         summary = (
             f"Customer {f.customer_id if f.customer_id is not None else 'unknown'}, order "
-            f"#{f.order_id if f.order_id is not None else 'unknown'}: {why}. Nothing was "
-            "changed on the account. Please take over."
+            f"#{f.order_id if f.order_id is not None else 'unknown'}: {why}. Nothing was changed."
         )
         return tool_call_text(
             "escalate_to_human", {"summary": summary}, think="A human must take over."
