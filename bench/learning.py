@@ -16,11 +16,18 @@ A benchmark, not a test: it takes minutes.
 Measured 2026-11-26, 2 CPU cores, current defaults, every=1 (all 288 eval scenarios):
 
     model      success@1 [95% CI]    tool_execution [95% CI]   wall
-    untrained  0.000 [0.000, 0.013]   0.000 [ 0.000, 0.000]    build 99 s
-    sft        0.358 [0.304, 0.415]  -0.046 [-0.170, 0.072]    SFT 198 s
-    grpo       0.438 [0.381, 0.495]  +0.179 [+0.055, 0.284]    GRPO 180 s (30 steps)
-    grpo vs sft (paired): Δsuccess@1 +0.080 [+0.045, +0.122] (McNemar p=6.6e-05);
-                          Δreward +0.821 [+0.519, +1.174] (Wilcoxon p=2.9e-05)
+    untrained  0.000 [0.000, 0.013]   0.000 [ 0.000, 0.000]    build 99 s (cold cache)
+    sft        0.205 [0.162, 0.255]  -0.627 [-0.731, -0.517]   SFT 333 s (3 epochs)
+    grpo       0.469 [0.412, 0.526]  +0.316 [+0.190, +0.415]   GRPO 190 s (30 steps)
+    grpo vs sft (paired): Δsuccess@1 +0.264 [+0.215, +0.316] (McNemar p=5.2e-22);
+                          Δreward +3.171 [+2.741, +3.621] (Wilcoxon p=1.6e-30)
+
+The seed's story, measured: the SFT model's first call is `get_customer_name` in 155 of
+288 episodes (then `check_refund` with the name: type-mismatch errors, then the FAQ
+deflection); after GRPO it is `get_customer_id` in 286 of 288. Per slice, success@1 SFT →
+GRPO: refund_happy 0.24 → 0.47, refund_ineligible 0.30 → 0.67, already_refunded 0.21 →
+0.92, tool_correctness 0.50 → 0.75, transient_fault 0.08 → 0.29, ask_order_number 0.03 →
+0.08, escalation_api_down and policy_exception 0 → 0 (see below).
 
 The SFT data is realistic on purpose (configs/sft.yaml `data.failure_modes`): of the 960
 train scenarios, 55% are demonstrated by the seed's `name_instead_of_id` agent and 25% by
@@ -32,25 +39,30 @@ same SFT checkpoint, every=3):
 * Without copy pretraining the tiny model predicted the id digits of its calls at chance
   (11% teacher-forced, `trainers.copy_probe`): success@1 0 everywhere. The build's copy
   stage (`tiny.copy_steps`) takes that to 95%.
-* SFT for one epoch (120 steps) left a model whose greedy first call followed the
-  majority failure mode (`get_customer_name`): success@1 0.08. Two epochs: 0.32-0.40.
+* SFT epochs: after one (120 steps) the greedy first call follows the logs' majority
+  failure mode (`get_customer_name`) and the rest is weak: success@1 0.08. After two
+  (240 steps) the greedy model happened to take the id path: 0.32-0.40, and GRPO from it
+  gained +0.08 (0.358 → 0.438 on all 288, McNemar p=6.6e-05). After three (default) it
+  reproduces the bug again but executes well: 0.20 → GRPO 0.44-0.47 (the same end point,
+  with the seed's bug visibly fixed on the way).
 * From that one-epoch model, without the refund `progress` component, GRPO learnt to make
   one easy call and stop (every per-call and per-reply component is perfect for that):
   success@1 0.08 → 0.02, half the episodes a lone `get_customer_id`. With `progress`:
   0.125 after 30 steps, but 0.00 after 60 (half of that model's calls failed, so not
   calling stayed the safer bet); the two-epoch SFT model does not collapse.
-* Rollouts at temperature 1.0 without a nucleus: most of the tiny model's samples are
-  junk (success@1 of sampled episodes 0.08 vs 0.32 greedy), GRPO gains +0.05-0.08
-  (p 0.06-0.2 on 96 pairs). top_p 0.8 (default): +0.094 (p=0.012); 0.9: +0.094
-  (p=0.022). Temperature 0.7 instead: -0.08. lr 2e-4 or 3e-4 instead of 1e-4: no gain.
-What GRPO fixes: refund_happy 0.44 → 0.53, refund_ineligible 0.39 → 0.50, transient_fault
-0.25 → 0.31, already_refunded 0.71 → 0.83 (finishing the path without copy slips or
-junk turns). What it does not: escalation_api_down and policy_exception stay at 0. The
-SFT model gives up ("I'll stop here", the quitter demonstrations) where it should
-escalate, and never writes a valid `escalate_to_human` call when sampling (0 of 60
-sampled episodes on those slices), so there is nothing for GRPO to reinforce;
-ask_order_number stays at 0 (the tiny model copies the customer's order number into the
-wrong argument).
+* Rollouts at temperature 1.0 without a nucleus (from the two-epoch model): most of the
+  tiny model's samples are junk (success@1 of sampled episodes 0.08 vs 0.32 greedy), GRPO
+  gains +0.05-0.08 (p 0.06-0.2 on 96 pairs). top_p 0.8 (default): +0.094 (p=0.012);
+  0.9: +0.094 (p=0.022). Temperature 0.7 instead: -0.08. lr 2e-4 or 3e-4 instead of
+  1e-4: no gain. 45 steps: +0.07. 4 generations x 4 scenarios a step: +0.05.
+* quitter share 0.15 instead of 0.25 (more expert escalations to imitate): escalation
+  slices still 0, GRPO +0.04.
+What GRPO does not fix: escalation_api_down and policy_exception stay at 0. The SFT model
+gives up ("I'll stop here", the quitter demonstrations) where it should escalate, and in
+60 sampled episodes on those slices it never wrote a valid `escalate_to_human` call (the
+longest turn, with a summary; the tiny model garbles it), so there is nothing for GRPO to
+reinforce. ask_order_number stays near 0: the tiny model copies the customer's order
+number into the wrong argument.
 """
 
 from __future__ import annotations
