@@ -56,10 +56,10 @@ class GRPOTrainerSpec(BaseModel):
     scale_rewards: str = "group"
     mask_truncated_completions: bool = True
     temperature: float = Field(default=1.0, gt=0)
-    top_p: float = Field(default=1.0, gt=0, le=1)
+    top_p: float = Field(default=0.8, gt=0, le=1)
     top_k: int = Field(default=0, ge=0)
-    max_turn_tokens: int = Field(default=96, ge=1)
-    max_episode_tokens: int = Field(default=1024, ge=1)
+    max_turn_tokens: int = Field(default=128, ge=1)
+    max_episode_tokens: int = Field(default=768, ge=1)
     save_steps: int = Field(default=10, ge=1)
     save_total_limit: int = Field(default=2, ge=1)
     gradient_checkpointing: bool = False
@@ -71,7 +71,7 @@ class EvalSpec(BaseModel):
     every: int = Field(default=3, ge=1)
     batch_size: int = Field(default=48, ge=1)
     temperature: float = Field(default=0.0, ge=0)
-    max_new_tokens: int = Field(default=96, ge=1)
+    max_new_tokens: int = Field(default=128, ge=1)
 
 
 class GRPORunConfig(BaseModel):
