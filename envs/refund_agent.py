@@ -22,6 +22,7 @@ from envs.customer import ScriptedCustomer
 from rewards.refund import (
     DEFAULT_WEIGHTS,
     REFUND_REWARDS,
+    SUCCESS_COMPONENTS,
     deflected,
     escalated,
     refund_events,
@@ -114,9 +115,7 @@ class RefundAgentEnv(ToolEnv):
             "escalation": components["escalation"] == 1.0,
             "truthful": components["truthfulness"] == 1.0,
         }
-        trajectory.success = all(
-            trajectory.checks[name] for name in ("outcome", "escalation", "truthful")
-        )
+        trajectory.success = all(components[name] == 1.0 for name in SUCCESS_COMPONENTS)
         trajectory.violations = _violations(trajectory, scenario)
         trajectory.checks["rules"] = not trajectory.violations
 

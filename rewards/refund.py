@@ -91,6 +91,10 @@ def deflected(trajectory: Trajectory) -> bool:
     )
 
 
+def _arg(call: Any, name: str) -> Any:
+    return (call.arguments or {}).get(name)
+
+
 def _checked_before(
     trajectory: Trajectory, order_id: int, turn: int | None = None, index: int = 0
 ) -> str:
@@ -100,7 +104,7 @@ def _checked_before(
     for call in trajectory.tool_calls:
         if turn is not None and (call.turn, call.index) >= (turn, index):
             break
-        if call.name == "check_refund" and (call.arguments or {}).get("order_id") == order_id:
+        if call.name == "check_refund" and _arg(call, "order_id") == order_id:
             state = "ok" if call.execution == Execution.OK else "error"
     return state
 
@@ -215,19 +219,14 @@ def checked_order(trajectory: Trajectory, scenario: RefundScenario) -> bool:
     )
 
 
-def _arg(call: Any, name: str) -> Any:
-    return (call.arguments or {}).get(name)
-
-
 def progress(trajectory: Trajectory, scenario: RefundScenario) -> float:
-    resolved = (
-        outcome(trajectory, scenario) == 1.0
-        and escalation(trajectory, scenario) == 1.0
-        and truthfulness(trajectory, scenario) == 1.0
-    )
+    resolved = all(REFUND_REWARDS[name](trajectory, scenario) == 1.0 for name in SUCCESS_COMPONENTS)
     milestones = (identified(trajectory, scenario), checked_order(trajectory, scenario), resolved)
     return round(sum(milestones) / len(milestones), 10)
 
+
+SUCCESS_COMPONENTS = ("outcome", "escalation", "truthfulness")
+"""An episode succeeds (and `progress` reaches its last milestone) when all are at 1."""
 
 REFUND_REWARDS: dict[str, RewardFn] = {
     "tool_execution": tool_execution,

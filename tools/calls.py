@@ -113,7 +113,7 @@ def _next_block(text: str, position: int) -> tuple[str, int, int, int, int] | No
     if call_at < 0 and think_at < 0:
         return None
     if think_at < 0 or 0 <= call_at < think_at:
-        tag, start, opener, closer = "tool_call", call_at, 11, "</tool_call>"
+        tag, start, opener, closer = "tool_call", call_at, 11, CLOSE_CALL
     else:
         tag, start, opener, closer = "think", think_at, 7, "</think>"
     body_start = start + opener

@@ -226,10 +226,11 @@ def paired_change(candidate: Path, baseline: Path) -> dict[str, Any]:
     makes this far more sensitive than comparing two confidence intervals."""
     from core.records import read_jsonl
     from evals.deltas import compute_deltas
+    from evals.run import EPISODES
 
     deltas = compute_deltas(
-        list(read_jsonl(candidate / "episodes.jsonl")),
-        list(read_jsonl(baseline / "episodes.jsonl")),
+        read_jsonl(candidate / EPISODES),
+        read_jsonl(baseline / EPISODES),
         only=[(AGGREGATE, key) for key in PAIRED_METRICS],
     )
     return {key: deltas.get(AGGREGATE, key).model_dump() for key in PAIRED_METRICS}
