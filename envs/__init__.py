@@ -1,12 +1,26 @@
 """Gymnasium environments for multi-turn tool-using agents.
 
-Importing this package registers the built-in envs (lazily: nothing heavy is imported):
-`gymnasium.make("toolgym/RefundAgent-v0")` or `envs.make("refund_agent")`.
+Importing this package registers the built-in envs and announces every plugin env of the
+`toolgym.envs` entry-point group to Gymnasium (lazily: nothing heavy is imported):
+`gymnasium.make("toolgym/RefundAgent-v0")`, `envs.make("refund_agent")`, and
+`envs.card("refund_agent")` for what an env declares.
 """
 
-from envs.registry import ENVS, EnvRegistry, make, make_raw, register_env
+from envs.base import ToolEnv
+from envs.card import EnvCard
+from envs.registry import ENVS, EnvRegistry, card, make, make_raw, register_env
 
 register_env("refund_agent", "envs.refund_agent:RefundAgentEnv", gym_id="toolgym/RefundAgent-v0")
 register_env("math_tools", "envs.math_tools:MathToolsEnv", gym_id="toolgym/MathTools-v0")
+ENVS.announce_entry_points()
 
-__all__ = ["ENVS", "EnvRegistry", "make", "make_raw", "register_env"]
+__all__ = [
+    "ENVS",
+    "EnvCard",
+    "EnvRegistry",
+    "ToolEnv",
+    "card",
+    "make",
+    "make_raw",
+    "register_env",
+]

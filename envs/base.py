@@ -27,19 +27,21 @@ now); messages and tool calls carry it, and `Termination.HANDOFF_END` ends such 
 
 from __future__ import annotations
 
+import copy
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 import gymnasium as gym
 import numpy as np
 
+from core.episode import EpisodeStart, StepResult
 from core.records import Message, Termination, ToolCallRecord, Trajectory, fast_record
-from rewards.spec import Rubric
+from rewards.spec import RewardFn, RewardSpec, Rubric
 from scenarios.schema import Scenario
 from tools.calls import ParsedAction, parse_action
 from tools.sandbox import Sandbox
-from tools.schema import render_tools_prompt
+from tools.schema import Tool, render_tools_prompt
 from tools.toolbox import Toolbox
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -102,29 +104,69 @@ class UserSimulator(Protocol):
 
 
 class ToolEnv(gym.Env[list[dict[str, Any]], str]):
+    """A multi-turn tool-using env, declared by class attributes (see docs/writing-an-env.md).
+
+    The declarations are read by the trainers, the eval harness, the reward audit and the
+    leaderboard (through `envs.card(name)`); nothing there is specific to one env.
+    """
+
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"]}
+    # ---- declarations (override in a subclass) -----------------------------------------
     env_name: ClassVar[str] = "tool_env"
+    gym_id: ClassVar[str | None] = None  # default: toolgym/<CamelName>-v0
+    description: ClassVar[str] = ""
     default_max_turns: ClassVar[int] = 10
+    scenario_type: ClassVar[type[Scenario]] = Scenario
+    tools: ClassVar[Sequence[Tool]] = ()
+    rewards: ClassVar[Mapping[str, RewardFn]] = {}
+    default_weights: ClassVar[Mapping[str, float]] = {}
+    success_components: ClassVar[Sequence[str]] = ()  # all at 1.0 = success
+    splits: ClassVar[Sequence[str]] = ("train", "eval")
+    slices: ClassVar[Sequence[str]] = ()  # slice names scenarios may carry
+    policies: ClassVar[Mapping[str, str]] = {}  # name -> "module:Class" (scripted policies)
+    expert: ClassVar[str | None] = None  # key of `policies`: the honest expert
+    failure_modes: ClassVar[Sequence[str]] = ()  # keys of `policies`: known bad behaviours
+    adversaries: ClassVar[Sequence[str]] = ()  # keys of `policies`: env-specific reward hacks
+    demo_mix: ClassVar[Mapping[str, float]] = {}  # SFT demonstration shares (default: expert)
+    promotion_rules: ClassVar[str | None] = None  # "package:path/in/package.rules"
+    headline_metrics: ClassVar[Sequence[str]] = ("success@1", "reward")
+    data_files: ClassVar[Sequence[str]] = ()  # "package:folder" fixtures for the manifest
 
     def __init__(
         self,
-        scenarios: Sequence[Scenario],
+        split: str = "train",
         *,
-        rubric: Rubric,
-        toolbox: Toolbox,
+        scenarios: Sequence[Scenario] | None = None,
+        reward_weights: Mapping[str, float] | None = None,
         max_turns: int | None = None,
         tools_in_prompt: bool = False,
         render_mode: str | None = None,
+        rubric: Rubric | None = None,
+        toolbox: Toolbox | None = None,
     ) -> None:
+        name = type(self).__name__
+        if scenarios is None:
+            scenarios = self.load_split(split)
         if not scenarios:
-            raise ValueError(f"{type(self).__name__}: no scenarios to run")
+            raise ValueError(f"{name}: no scenarios to run (split '{split}')")
+        wrong = next((s for s in scenarios if not isinstance(s, self.scenario_type)), None)
+        if wrong is not None:
+            raise TypeError(
+                f"{name}: scenario '{getattr(wrong, 'id', wrong)!s:.80}' is a "
+                f"{type(wrong).__name__}, expected a {self.scenario_type.__name__}"
+            )
+        self.split = split
         self.scenarios = list(scenarios)
         self._by_id = {s.id: s for s in self.scenarios}
-        self.rubric = rubric
-        self.toolbox = toolbox
-        self.max_turns = max_turns or self.default_max_turns
+        self.rubric = rubric or Rubric(self.rewards, self.reward_spec().with_overrides(reward_weights))
+        if not self.rubric.spec.success:
+            raise ValueError(f"{name}: declare success_components (which components define success)")
+        self.toolbox = toolbox or Toolbox(self.tools)
+        if max_turns is not None and (isinstance(max_turns, bool) or max_turns < 1):
+            raise ValueError(f"{name}: max_turns must be >= 1, got {max_turns!r}")
+        self.max_turns = self.default_max_turns if max_turns is None else max_turns
         # For policies that get no `tools=` (plain completion endpoints): schemas in the prompt.
-        self.tools_prompt = render_tools_prompt(toolbox.schemas) if tools_in_prompt else None
+        self.tools_prompt = render_tools_prompt(self.toolbox.schemas) if tools_in_prompt else None
         self.render_mode = render_mode
         self.observation_space = Conversation()
         self.action_space = AssistantText()
@@ -133,6 +175,19 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
         self.sandbox: Sandbox | None = None
         self.trajectory: Trajectory | None = None
         self._chat: list[dict[str, Any]] = []
+
+    @classmethod
+    def reward_spec(cls) -> RewardSpec:
+        """The declared default weights and success components."""
+        unknown = sorted(set(cls.default_weights) - set(cls.rewards))
+        if unknown:
+            raise ValueError(f"{cls.__name__}: default_weights name unknown component(s) {unknown}")
+        return RewardSpec(weights=dict(cls.default_weights), success=tuple(cls.success_components))
+
+    @classmethod
+    def load_split(cls, split: str) -> list[Scenario]:
+        """The scenarios of a named split (override: read files, run generators)."""
+        raise ValueError(f"{cls.__name__}: no scenarios given and no split loader")
 
     # ---- hooks for subclasses -------------------------------------------------------
     def build_sandbox(self, scenario: Scenario, rng: np.random.Generator) -> Sandbox:
@@ -148,50 +203,60 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
     def finish(self, trajectory: Trajectory, scenario: Scenario, sandbox: Sandbox) -> None:
         """Set `success`, `checks` and `violations` once the episode is scored."""
 
-    # ---- the Gymnasium API ------------------------------------------------------------
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    # ---- the episode protocol (core.episode) ------------------------------------------
+    def begin(
+        self,
+        scenario: Scenario | str | None = None,
+        *,
+        seed: int | None = None,
+        epoch: int = 0,
+        policy: str = "",
+    ) -> EpisodeStart:
+        """Start an episode on `scenario` (object, id, or None: drawn with the seed)."""
         super().reset(seed=seed)
-        scenario = self._choose(options or {})
-        self.scenario = scenario
-        self.sandbox = self.build_sandbox(scenario, self.np_random)
+        chosen = self._choose(scenario)
+        self.scenario = chosen
+        self.sandbox = self.build_sandbox(chosen, self.np_random)
         self.agent = None
-        opening = self.opening_messages(scenario)
+        opening = self.opening_messages(chosen)
         if self.tools_prompt and opening and opening[0].role == "system":
             system = opening[0].content + "\n\n" + self.tools_prompt
             opening[0] = Message(role="system", content=system)
         self._chat = [m.to_chat() for m in opening]
+        tools = copy.deepcopy(self.toolbox.schemas)
         self.trajectory = Trajectory(
             env_id=self.env_name,
-            scenario_id=scenario.id,
-            scenario_hash=scenario.content_hash,
+            scenario_id=chosen.id,
+            scenario_hash=chosen.content_hash,
             seed=seed,
-            slices=list(scenario.slices),
-            split=scenario.split,
+            slices=list(chosen.slices),
+            split=chosen.split,
+            policy=policy or None,
+            epoch=epoch,
             messages=opening,
-            tools=self.toolbox.schemas,
+            tools=tools,
         )
-        info = {
-            "scenario_id": scenario.id,
-            "slices": list(scenario.slices),
-            "tools": [dict(s) for s in self.toolbox.schemas],
-        }
-        return self._observation(), info
+        return EpisodeStart(
+            messages=copy.deepcopy(self._chat),
+            tools=copy.deepcopy(tools),
+            scenario_id=chosen.id,
+            slices=list(chosen.slices),
+            agent=self.agent,
+        )
 
-    def step(
-        self, action: str | dict[str, Any]
-    ) -> tuple[list[dict[str, Any]], float, bool, bool, dict[str, Any]]:
+    def advance(self, action: str | dict[str, Any]) -> StepResult:
+        """Play one assistant turn; return only what is new (see `core.episode`)."""
         trajectory, sandbox = self.trajectory, self.sandbox
         if trajectory is None or sandbox is None or trajectory.done:
             raise gym.error.ResetNeeded("call reset() before step(), and after an episode ends")
         trajectory.turns += 1
         turn = trajectory.turns
+        action = self._bounded(action)
         parsed = parse_action(action)
         self._append(_assistant_message(action, parsed, self.agent))
         first_new = len(self._chat)
         ended, records = self._run_calls(parsed, turn, sandbox)
-        if not parsed.calls:
+        if not parsed.calls and ended is None:
             reply = self.user_reply(parsed)
             if reply is None:
                 ended = Termination.FINAL_ANSWER
@@ -200,15 +265,57 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
                 self._append(Message(role="user", content=reply))
         max_turns = (self.scenario.max_turns if self.scenario else None) or self.max_turns
         truncated = ended is None and turn >= max_turns
-        info: dict[str, Any] = {
-            "turn": turn,
-            "new_messages": [dict(m) for m in self._chat[first_new:]],
-            "tool_calls": records,
-        }
-        reward = 0.0
+        result = StepResult(
+            assistant=copy.deepcopy(self._chat[first_new - 1]),
+            new_messages=copy.deepcopy(self._chat[first_new:]),
+            tool_calls=records,
+            terminated=ended is not None,
+            truncated=truncated,
+            turn=turn,
+        )
         if ended is not None or truncated:
-            reward = self._end(ended or Termination.TURN_LIMIT, info)
-        return self._observation(), reward, ended is not None, truncated, info
+            result.reward = self._end(ended or Termination.TURN_LIMIT)
+            result.trajectory = trajectory
+        return result
+
+    def abort(self, cause: Termination, detail: str) -> Trajectory:
+        """End the live episode for an infrastructure cause: recorded, not scored."""
+        trajectory = self.trajectory
+        if trajectory is None:
+            raise gym.error.ResetNeeded("abort() needs a started episode")
+        if not trajectory.done:
+            trajectory.termination = cause
+            trajectory.info[cause.value] = detail
+        return trajectory
+
+    # ---- the Gymnasium API (a thin layer over the protocol) ------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        options = options or {}
+        scenario = options.get("scenario", options.get("scenario_id"))
+        start = self.begin(scenario, seed=seed)
+        info = {"scenario_id": start.scenario_id, "slices": start.slices, "tools": start.tools}
+        return start.messages, info
+
+    def step(
+        self, action: str | dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], float, bool, bool, dict[str, Any]]:
+        result = self.advance(action)
+        info: dict[str, Any] = {
+            "turn": result.turn,
+            "new_messages": result.new_messages,
+            "tool_calls": result.tool_calls,
+        }
+        if result.trajectory is not None:
+            trajectory = result.trajectory
+            info.update(
+                reward_components=dict(trajectory.reward_components),
+                success=trajectory.success,
+                termination=trajectory.termination.value if trajectory.termination else None,
+                trajectory=trajectory,
+            )
+        return self._observation(), result.reward, result.terminated, result.truncated, info
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":
@@ -216,15 +323,37 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
         return "\n".join(f"[{m['role']}] {m['content']}" for m in self._chat)
 
     # ---- internals ------------------------------------------------------------------
-    def _choose(self, options: dict[str, Any]) -> Scenario:
-        if isinstance(options.get("scenario"), Scenario):
-            return options["scenario"]
-        if "scenario_id" in options:
-            scenario_id = options["scenario_id"]
-            if scenario_id not in self._by_id:
-                raise KeyError(f"{self.env_name}: no scenario with id '{scenario_id}'")
-            return self._by_id[scenario_id]
-        return self.scenarios[int(self.np_random.integers(len(self.scenarios)))]
+    def _choose(self, scenario: Scenario | str | None) -> Scenario:
+        if scenario is None:
+            return self.scenarios[int(self.np_random.integers(len(self.scenarios)))]
+        if isinstance(scenario, str):
+            if scenario not in self._by_id:
+                raise KeyError(f"{self.env_name}: no scenario with id '{scenario}'")
+            return self._by_id[scenario]
+        if not isinstance(scenario, self.scenario_type):
+            raise TypeError(
+                f"{self.env_name}: scenario '{getattr(scenario, 'id', scenario)!s:.80}' is a "
+                f"{type(scenario).__name__}, expected a {self.scenario_type.__name__}"
+            )
+        return scenario
+
+    def _bounded(self, action: str | dict[str, Any]) -> str | dict[str, Any]:
+        """Hold an action to the action space's `max_length` (longer text is cut off)."""
+        limit = self.action_space.max_length
+        if isinstance(action, str):
+            if len(action) <= limit:
+                return action
+            text = action
+        elif isinstance(action, dict):
+            if _dict_size(action, limit) <= limit:
+                return action
+            content = action.get("content")
+            text = content if isinstance(content, str) else ""
+        else:
+            text = f"{action!r:.{limit}}"
+        assert self.trajectory is not None
+        self.trajectory.info["oversized_turns"] = self.trajectory.info.get("oversized_turns", 0) + 1
+        return text[:limit]
 
     def _run_calls(
         self, parsed: ParsedAction, turn: int, sandbox: Sandbox
@@ -271,7 +400,7 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
         self.trajectory.tool_calls.extend(records)
         return None, records
 
-    def _end(self, termination: Termination, info: dict[str, Any]) -> float:
+    def _end(self, termination: Termination) -> float:
         trajectory, scenario, sandbox = self.trajectory, self.scenario, self.sandbox
         assert trajectory is not None and scenario is not None and sandbox is not None
         trajectory.termination = termination
@@ -279,13 +408,8 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
         total, components = self.rubric.score(trajectory, scenario)
         trajectory.reward = total
         trajectory.reward_components = components
+        trajectory.success = self.rubric.succeeded(components)
         self.finish(trajectory, scenario, sandbox)
-        info.update(
-            reward_components=dict(components),
-            success=trajectory.success,
-            termination=termination.value,
-            trajectory=trajectory,
-        )
         return total
 
     def _append(self, message: Message) -> None:
@@ -294,7 +418,22 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
         self._chat.append(message.to_chat() if message.tool_calls else _plain(message))
 
     def _observation(self) -> list[dict[str, Any]]:
-        return [dict(m) for m in self._chat]
+        # Nested tool_calls are copied too: a caller must not reach the env's own records.
+        return [copy.deepcopy(m) if "tool_calls" in m else dict(m) for m in self._chat]
+
+
+def _dict_size(action: dict[str, Any], limit: int) -> int:
+    """Characters of text in an OpenAI-style message (stops counting past `limit`)."""
+    size = len(action.get("content") or "") if isinstance(action.get("content"), str) else 0
+    calls = action.get("tool_calls")
+    if isinstance(calls, list):
+        for call in calls:
+            function = call.get("function") if isinstance(call, dict) else None
+            arguments = function.get("arguments") if isinstance(function, dict) else None
+            size += len(arguments) if isinstance(arguments, str) else 0
+            if size > limit:
+                break
+    return size
 
 
 def _plain(message: Message) -> dict[str, Any]:

@@ -10,17 +10,18 @@ metrics `math_correct_rate` and `format_pass_rate(tag='<answer>')`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from core.records import Message, Trajectory
 from envs.base import ToolEnv
-from rewards.spec import RewardSpec, Rubric
+from rewards.spec import RewardFn
 from rewards.tool_use import tool_execution, tool_format
 from scenarios.math import MathScenario, generate
 from scenarios.schema import Scenario
 from tools import standard
 from tools.sandbox import Sandbox
-from tools.toolbox import Toolbox
+from tools.schema import Tool
 
 ANSWER_TAG = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -56,28 +57,29 @@ MATH_WEIGHTS = {"accuracy": 1.0, "answer_format": 0.5, "tool_execution": 0.25, "
 
 class MathToolsEnv(ToolEnv):
     env_name: ClassVar[str] = "math_tools"
-    gym_id: ClassVar[str] = "toolgym/MathTools-v0"
+    gym_id: ClassVar[str | None] = "toolgym/MathTools-v0"
+    description: ClassVar[str] = "Arithmetic word problems with a calculator and <answer> tags."
     default_max_turns: ClassVar[int] = 8
+    scenario_type: ClassVar[type[Scenario]] = MathScenario
+    tools: ClassVar[Sequence[Tool]] = (standard.calculator, standard.get_current_date)
+    rewards: ClassVar[Mapping[str, RewardFn]] = MATH_REWARDS
+    default_weights: ClassVar[Mapping[str, float]] = MATH_WEIGHTS
+    success_components: ClassVar[Sequence[str]] = ("accuracy",)
+    slices: ClassVar[Sequence[str]] = ("math_basic", "division_hard")
+    policies: ClassVar[Mapping[str, str]] = {
+        "expert": "policies.scripted.math:MathExpert",
+        "mental_math": "policies.scripted.math:MentalMath",
+        "untagged": "policies.scripted.math:Untagged",
+        "bad_calls": "policies.scripted.math:BadCalls",
+    }
+    expert: ClassVar[str | None] = "expert"
+    failure_modes: ClassVar[Sequence[str]] = ("mental_math", "untagged", "bad_calls")
+    promotion_rules: ClassVar[str | None] = "promotion:math_tools.rules"
+    headline_metrics: ClassVar[Sequence[str]] = ("success@1", "reward.tool_execution")
 
-    def __init__(
-        self,
-        split: str = "train",
-        *,
-        scenarios: list[MathScenario] | None = None,
-        reward_weights: dict[str, float] | None = None,
-        max_turns: int | None = None,
-        tools_in_prompt: bool = False,
-        render_mode: str | None = None,
-    ) -> None:
-        super().__init__(
-            scenarios if scenarios is not None else list(generate(split)),
-            rubric=Rubric(MATH_REWARDS, RewardSpec(weights=reward_weights or MATH_WEIGHTS)),
-            toolbox=Toolbox([standard.calculator, standard.get_current_date]),
-            max_turns=max_turns,
-            tools_in_prompt=tools_in_prompt,
-            render_mode=render_mode,
-        )
-        self.split = split
+    @classmethod
+    def load_split(cls, split: str) -> list[Scenario]:
+        return list(generate(split))
 
     def opening_messages(self, scenario: Scenario) -> list[Message]:
         assert isinstance(scenario, MathScenario)
@@ -93,4 +95,3 @@ class MathToolsEnv(ToolEnv):
             "format:<answer>": trajectory.reward_components["answer_format"] == 1.0,
             "math_correct": correct,
         }
-        trajectory.success = correct

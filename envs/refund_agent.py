@@ -6,11 +6,12 @@ sandboxed database. Rewards (`rewards/refund.py`) judge tool use, the end state,
 escalation, truthfulness, format and efficiency.
 
     env = gymnasium.make("toolgym/RefundAgent-v0", split="eval")
-    env = envs.make("refund_agent", split="train", reward_weights={"outcome": 3.0})
+    env = envs.make("refund_agent", split="train", reward_weights={"outcome": 3.0})  # others kept
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -27,13 +28,25 @@ from rewards.refund import (
     escalated,
     refund_events,
 )
-from rewards.spec import RewardSpec, Rubric
-from scenarios.refund import REFUND_POLICY, RefundScenario
+from rewards.spec import RewardFn
+from scenarios.refund import REFUND_POLICY, REFUND_SLICES, RefundScenario
 from scenarios.schema import Scenario
 from tools import refunds, standard
 from tools.calls import ParsedAction
 from tools.sandbox import Sandbox
-from tools.toolbox import Toolbox
+from tools.schema import Tool
+
+SPLITS = ("train", "eval", "cases")
+# The scripted policies of policies/scripted/refund.py: the expert first, then the seed's
+# failure modes. Named here as data (strings): envs never import policies.
+REFUND_POLICY_CLASSES = (
+    ("expert", "Expert"),
+    ("name_instead_of_id", "NameInsteadOfId"),
+    ("quitter", "Quitter"),
+    ("always_escalate", "AlwaysEscalate"),
+    ("claims_success", "ClaimsSuccess"),
+    ("refunds_everything", "RefundsEverything"),
+)
 
 REFUND_TOOLS = (
     refunds.get_customer_id,
@@ -58,8 +71,25 @@ Chat session id: {session_id}"""
 
 class RefundAgentEnv(ToolEnv):
     env_name: ClassVar[str] = "refund_agent"
-    gym_id: ClassVar[str] = "toolgym/RefundAgent-v0"
+    gym_id: ClassVar[str | None] = "toolgym/RefundAgent-v0"
+    description: ClassVar[str] = "The seed's lost-order case: refund, deny or escalate."
     default_max_turns: ClassVar[int] = 12
+    scenario_type: ClassVar[type[Scenario]] = RefundScenario
+    tools: ClassVar[Sequence[Tool]] = REFUND_TOOLS
+    rewards: ClassVar[Mapping[str, RewardFn]] = REFUND_REWARDS
+    default_weights: ClassVar[Mapping[str, float]] = DEFAULT_WEIGHTS
+    success_components: ClassVar[Sequence[str]] = SUCCESS_COMPONENTS
+    splits: ClassVar[Sequence[str]] = SPLITS
+    slices: ClassVar[Sequence[str]] = REFUND_SLICES
+    policies: ClassVar[Mapping[str, str]] = {
+        name: f"policies.scripted.refund:{cls_name}" for name, cls_name in REFUND_POLICY_CLASSES
+    }
+    expert: ClassVar[str | None] = "expert"
+    failure_modes: ClassVar[Sequence[str]] = tuple(n for n, _ in REFUND_POLICY_CLASSES[1:])
+    demo_mix: ClassVar[Mapping[str, float]] = {}
+    promotion_rules: ClassVar[str | None] = "promotion:refund_agent.rules"
+    headline_metrics: ClassVar[Sequence[str]] = ("success@1", "reward.tool_execution")
+    data_files: ClassVar[Sequence[str]] = ("scenarios:data/refund_agent",)
 
     def __init__(
         self,
@@ -67,27 +97,31 @@ class RefundAgentEnv(ToolEnv):
         *,
         scenarios: list[RefundScenario] | None = None,
         scenario_file: str | Path | None = None,
-        reward_weights: dict[str, float] | None = None,
+        reward_weights: Mapping[str, float] | None = None,
         max_turns: int | None = None,
         tools_in_prompt: bool = False,
         user: UserSimulator | None = None,
         render_mode: str | None = None,
     ) -> None:
-        if scenarios is None:
+        if scenarios is None and scenario_file is not None:
             from scenarios.refund_sets import load_split
 
             scenarios = load_split(split, scenario_file=scenario_file)
-        spec = RewardSpec(weights=reward_weights or DEFAULT_WEIGHTS)
         super().__init__(
-            scenarios,
-            rubric=Rubric(REFUND_REWARDS, spec),
-            toolbox=Toolbox(REFUND_TOOLS),
+            split,
+            scenarios=scenarios,
+            reward_weights=reward_weights,
             max_turns=max_turns,
             tools_in_prompt=tools_in_prompt,
             render_mode=render_mode,
         )
-        self.split = split
         self.user: UserSimulator = user or ScriptedCustomer()
+
+    @classmethod
+    def load_split(cls, split: str) -> list[Scenario]:
+        from scenarios.refund_sets import load_split
+
+        return list(load_split(split))
 
     def build_sandbox(self, scenario: Scenario, rng: np.random.Generator) -> Sandbox:
         assert isinstance(scenario, RefundScenario)
@@ -115,7 +149,6 @@ class RefundAgentEnv(ToolEnv):
             "escalation": components["escalation"] == 1.0,
             "truthful": components["truthfulness"] == 1.0,
         }
-        trajectory.success = all(components[name] == 1.0 for name in SUCCESS_COMPONENTS)
         trajectory.violations = _violations(trajectory, scenario)
         trajectory.checks["rules"] = not trajectory.violations
 

@@ -6,8 +6,12 @@
   `@register_env("my_env")` class decorator.
 * A separately installed package adds envs through the entry-point group
   `toolgym.envs` (in its pyproject: `[project.entry-points."toolgym.envs"]`
-  `my_env = "my_pkg.envs:MyEnv"`); the entry point is loaded the first time its short
-  name is asked for. The value may also name a module whose import registers its envs.
+  `my_env = "my_pkg.envs:MyEnv"`). `import envs` registers every such entry point with
+  Gymnasium under `toolgym/<CamelName>-v0` without importing the package (Gymnasium
+  imports it on `gymnasium.make`); the class is loaded the first time its short name, card
+  or a custom `gym_id` is asked for. The value may also name a module whose import
+  registers its envs.
+* `card(name)` is what the env declares (`envs.card.EnvCard`), read from its class.
 
 Registries are objects (`EnvRegistry`); `ENVS` is the default one, and tests may build
 their own.
@@ -15,7 +19,6 @@ their own.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +26,8 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import gymnasium as gym
+
+from envs.card import EnvCard, card_of, import_object
 
 NAMESPACE = "toolgym"
 ENTRY_POINT_GROUP = "toolgym.envs"
@@ -34,6 +39,12 @@ class EnvEntry:
     gym_id: str
     entry_point: str | Callable[..., gym.Env]
     kwargs: dict[str, Any] = field(default_factory=dict)
+    version: str | None = None  # the version of the distribution that ships it
+
+    def factory(self) -> Callable[..., gym.Env]:
+        if isinstance(self.entry_point, str):
+            return import_object(self.entry_point)
+        return self.entry_point
 
 
 def default_gym_id(name: str, version: int = 0) -> str:
@@ -53,15 +64,28 @@ class EnvRegistry:
         entry_point: str | Callable[..., gym.Env],
         *,
         gym_id: str | None = None,
+        version: str | None = None,
         **kwargs: Any,
     ) -> EnvEntry:
         gym_id = gym_id or default_gym_id(name)
-        entry = EnvEntry(name, gym_id, entry_point, kwargs)
+        entry = EnvEntry(name, gym_id, entry_point, kwargs, version)
         self._entries[name] = entry
         self._by_gym_id[gym_id] = name
         if gym_id not in gym.registry:
             gym.register(id=gym_id, entry_point=entry_point, kwargs=kwargs)
         return entry
+
+    def card(self, name: str) -> EnvCard:
+        """What the env declares (tools, rewards, splits, policies, rules, metrics)."""
+        entry = self.entry(name)
+        return card_of(entry.factory(), entry.name, entry.gym_id, entry.version)
+
+    def announce_entry_points(self) -> None:
+        """Make plugin envs known to Gymnasium by their default ids, importing nothing."""
+        for ep in entry_points(group=self.group):
+            gym_id = default_gym_id(ep.name)
+            if ":" in ep.value and gym_id not in gym.registry:
+                gym.register(id=gym_id, entry_point=ep.value)
 
     def names(self) -> list[str]:
         self._load_entry_points()
@@ -86,11 +110,7 @@ class EnvRegistry:
     def make_raw(self, name: str, **kwargs: Any) -> gym.Env:
         """Build the env itself (no Gymnasium wrappers): what the rollout loop drives."""
         entry = self.entry(name)
-        factory = entry.entry_point
-        if isinstance(factory, str):
-            module_name, _, attr = factory.partition(":")
-            factory = getattr(importlib.import_module(module_name), attr)
-        return factory(**{**entry.kwargs, **kwargs})
+        return entry.factory()(**{**entry.kwargs, **kwargs})
 
     def _load_entry_points(self) -> None:
         for ep in entry_points(group=self.group):
@@ -100,8 +120,13 @@ class EnvRegistry:
             if ep.name in self._entries:  # importing a module registered it
                 continue
             if callable(target):
-                gym_id = getattr(target, "gym_id", None)
-                self.register(ep.name, target, gym_id=gym_id)
+                gym_id = getattr(target, "gym_id", None) or default_gym_id(ep.name)
+                version = ep.dist.version if ep.dist is not None else None
+                if gym_id in gym.registry:  # announced before the class was loaded
+                    self._entries[ep.name] = EnvEntry(ep.name, gym_id, target, {}, version)
+                    self._by_gym_id[gym_id] = ep.name
+                else:
+                    self.register(ep.name, target, gym_id=gym_id, version=version)
 
 
 ENVS = EnvRegistry()
@@ -129,6 +154,10 @@ def register_env(
 
 def make(name: str, **kwargs: Any) -> gym.Env:
     return ENVS.make(name, **kwargs)
+
+
+def card(name: str) -> EnvCard:
+    return ENVS.card(name)
 
 
 def make_raw(name: str, **kwargs: Any) -> gym.Env:

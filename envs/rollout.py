@@ -2,11 +2,15 @@
 
 `run_episode(env, policy, ...)` plays one episode; `rollout(make_env, policy, jobs)`
 plays many, batching one policy call across all live episodes and refilling finished
-slots, and yields each `Trajectory` as it finishes. Evals, the TRL backend and the verl
-agent loop all go through here, so episodes are played the same way everywhere.
+slots, and yields each `Trajectory` as it finishes. Evals, the trainers' demonstrations
+and the audit go through here; envs are driven only through the episode protocol
+(`core.episode`: `begin`, `advance`, `abort`), so anything that speaks it can be played.
 
-A policy that raises is an infrastructure failure, not a behaviour: the episode ends
-with `Termination.POLICY_ERROR` and the error in `info["policy_error"]`.
+A policy that raises, or answers a batch with the wrong number of responses, is an
+infrastructure failure, not a behaviour: those episodes end with
+`Termination.POLICY_ERROR` and the error in `info["policy_error"]`; the others go on. A
+batch call that fails is retried one request at a time, so one bad episode cannot take
+its batch-mates down with it.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.episode import EpisodeEnv
 from core.policy import Policy, PolicyRequest, PolicyResponse
 from core.records import Termination, TokenUsage, Trajectory
-from envs.base import ToolEnv
 from scenarios.schema import Scenario
 
 
@@ -31,19 +35,23 @@ class EpisodeJob:
 
 @dataclass(slots=True)
 class _Slot:
-    env: ToolEnv
+    env: EpisodeEnv
     job: EpisodeJob | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    turn: int = 0
+    usage: TokenUsage | None = None
+    latency_ms: list[float] = field(default_factory=list)
 
 
 def run_episode(
-    env: ToolEnv, policy: Policy, *, scenario: Scenario, seed: int, epoch: int = 0
+    env: EpisodeEnv, policy: Policy, *, scenario: Scenario, seed: int, epoch: int = 0
 ) -> Trajectory:
     return next(rollout(lambda: env, policy, [EpisodeJob(scenario, seed, epoch)], batch_size=1))
 
 
 def rollout(
-    make_env: Callable[[], ToolEnv],
+    make_env: Callable[[], EpisodeEnv],
     policy: Policy,
     jobs: Iterable[EpisodeJob],
     *,
@@ -51,81 +59,95 @@ def rollout(
 ) -> Iterator[Trajectory]:
     """Play every job; yield trajectories as episodes finish."""
     pending = iter(jobs)
+    name = getattr(policy, "name", type(policy).__name__)
     slots = [_Slot(make_env()) for _ in range(max(1, batch_size))]
-    live = [slot for slot in slots if _start(slot, pending, policy)]
+    live = [slot for slot in slots if _start(slot, pending, name)]
     while live:
-        requests = [_request(slot) for slot in live]
-        try:
-            responses = policy.act(requests)
-            if len(responses) != len(requests):
-                raise RuntimeError(
-                    f"policy returned {len(responses)} responses for {len(requests)} requests"
-                )
-        except Exception as exc:
-            for slot in live:
-                yield _abort(slot, exc)
-            live = [slot for slot in live if _start(slot, pending, policy)]
-            continue
+        answered = _act(policy, live)
         next_live = []
-        for slot, response in zip(live, responses, strict=True):
-            done = _advance(slot, response)
+        for slot, response in zip(live, answered, strict=True):
+            done = _abort(slot, response) if isinstance(response, str) else _advance(slot, response)
             if done is not None:
                 yield done
-                if not _start(slot, pending, policy):
+                if not _start(slot, pending, name):
                     continue
             next_live.append(slot)
         live = next_live
 
 
-def _start(slot: _Slot, pending: Iterator[EpisodeJob], policy: Policy) -> bool:
+def _act(policy: Policy, live: list[_Slot]) -> list[PolicyResponse | str]:
+    """One batched policy call; on failure, one call per request (errors as strings)."""
+    try:
+        return _checked(policy, [_request(slot) for slot in live])
+    except Exception as exc:
+        if len(live) == 1:
+            return [f"{type(exc).__name__}: {exc}"]
+    answers: list[PolicyResponse | str] = []
+    for slot in live:
+        try:
+            answers.extend(_checked(policy, [_request(slot)]))
+        except Exception as exc:
+            answers.append(f"{type(exc).__name__}: {exc}")
+    return answers
+
+
+def _checked(policy: Policy, requests: list[PolicyRequest]) -> list[PolicyResponse | str]:
+    responses = policy.act(requests)
+    if len(responses) != len(requests):
+        raise RuntimeError(f"policy returned {len(responses)} responses for {len(requests)} requests")
+    return list(responses)
+
+
+def _start(slot: _Slot, pending: Iterator[EpisodeJob], policy_name: str) -> bool:
     job = next(pending, None)
     slot.job = job
     if job is None:
         return False
-    slot.messages, _ = slot.env.reset(seed=job.seed, options={"scenario": job.scenario})
-    trajectory = slot.env.trajectory
-    assert trajectory is not None
-    trajectory.epoch = job.epoch
-    trajectory.policy = getattr(policy, "name", type(policy).__name__)
+    start = slot.env.begin(job.scenario, seed=job.seed, epoch=job.epoch, policy=policy_name)
+    slot.messages, slot.tools, slot.turn = start.messages, start.tools, 0
+    slot.usage, slot.latency_ms = None, []
     return True
 
 
 def _request(slot: _Slot) -> PolicyRequest:
-    trajectory = slot.env.trajectory
-    assert trajectory is not None and slot.job is not None
+    assert slot.job is not None
     return PolicyRequest(
         messages=slot.messages,
-        tools=trajectory.tools,
-        env_id=trajectory.env_id,
-        scenario_id=trajectory.scenario_id,
+        tools=slot.tools,
+        env_id=slot.env.env_name,
+        scenario_id=slot.job.scenario.id,
         seed=slot.job.seed,
-        turn=trajectory.turns,
+        turn=slot.turn,
         metadata=slot.job.metadata,
     )
 
 
 def _advance(slot: _Slot, response: PolicyResponse) -> Trajectory | None:
-    trajectory = slot.env.trajectory
-    assert trajectory is not None
-    _record_usage(trajectory, response)
-    observation, _, terminated, truncated, _ = slot.env.step(response.action)
-    slot.messages = observation
-    return trajectory if terminated or truncated else None
+    _record_usage(slot, response)
+    result = slot.env.advance(response.action)
+    slot.turn = result.turn
+    slot.messages = [*slot.messages, result.assistant, *result.new_messages]
+    if result.trajectory is None:
+        return None
+    return _with_usage(result.trajectory, slot)
 
 
-def _record_usage(trajectory: Trajectory, response: PolicyResponse) -> None:
+def _record_usage(slot: _Slot, response: PolicyResponse) -> None:
     if response.latency_ms is not None:
-        trajectory.latency_ms.append(round(response.latency_ms, 3))
+        slot.latency_ms.append(round(response.latency_ms, 3))
     if response.prompt_tokens is not None or response.completion_tokens is not None:
-        usage = trajectory.tokens or TokenUsage()
+        usage = slot.usage or TokenUsage()
         usage.prompt += response.prompt_tokens or 0
         usage.completion += response.completion_tokens or 0
-        trajectory.tokens = usage
+        slot.usage = usage
 
 
-def _abort(slot: _Slot, exc: Exception) -> Trajectory:
-    trajectory = slot.env.trajectory
-    assert trajectory is not None
-    trajectory.termination = Termination.POLICY_ERROR
-    trajectory.info["policy_error"] = f"{type(exc).__name__}: {exc}"
+def _with_usage(trajectory: Trajectory, slot: _Slot) -> Trajectory:
+    trajectory.latency_ms = list(slot.latency_ms)
+    if slot.usage is not None:
+        trajectory.tokens = slot.usage
     return trajectory
+
+
+def _abort(slot: _Slot, error: str) -> Trajectory:
+    return _with_usage(slot.env.abort(Termination.POLICY_ERROR, error), slot)

@@ -14,7 +14,8 @@ seed's reproducible-configuration example, one immutable identifier per componen
 * `input_sha`      one hash over every env's scenario-set hash (`scenario_sets`).
 * `reward_spec`    env → component → weight; `verifiers`: component → sha of its source.
 * `tools`          env → tool → version (`Toolbox.versions`).
-* `fixtures`       env → scenario data file → sha256 (files under `scenarios/data/<env>/`).
+* `fixtures`       env → data file → sha256 (the env's declared `data_files`, as package data);
+                   `env_versions` env → version of the distribution that ships it.
 * `code`           `{"commit": ..., "dirty": ...}` from git, or None outside a checkout.
 * `versions`       python and the packages that change results.
 * `config`         the composed run config.
@@ -37,8 +38,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SCENARIO_DATA = REPO_ROOT / "scenarios" / "data"
+REPO_ROOT = Path(__file__).resolve().parent.parent  # a checkout's root (git provenance only)
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -80,6 +80,7 @@ class RunManifest(BaseModel):
     verifiers: dict[str, str] = Field(default_factory=dict)
     tools: dict[str, dict[str, str]]
     fixtures: dict[str, dict[str, str]]
+    env_versions: dict[str, str | None] = Field(default_factory=dict)
     code: dict[str, Any] | None = None
     versions: dict[str, str]
     config: dict[str, Any]
@@ -156,16 +157,25 @@ def function_sha(fn: Any) -> str:
         return "unknown"
 
 
-def fixture_hashes(env_name: str) -> dict[str, str]:
-    """sha256 of each scenario data file shipped for `env_name`."""
-    folder = SCENARIO_DATA / env_name
-    if not folder.is_dir():
-        return {}
-    return {
-        p.relative_to(SCENARIO_DATA).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
+def env_fixtures(env_name: str) -> dict[str, str]:
+    """sha256 of each data file the env declares (`data_files`), read as package data."""
+    import envs
+    from envs.card import fixture_hashes
+
+    return fixture_hashes(envs.card(env_name))
+
+
+def env_version(env_name: str) -> str | None:
+    """The version of the distribution that ships the env (None: unknown)."""
+    import envs
+
+    card = envs.card(env_name)
+    if card.version is not None:
+        return card.version
+    try:
+        return metadata.version("toolgym")
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def code_commit(root: Path = REPO_ROOT) -> dict[str, Any] | None:
@@ -188,9 +198,13 @@ def code_commit(root: Path = REPO_ROOT) -> dict[str, Any] | None:
     return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
-def package_versions() -> dict[str, str]:
+TRAIN_PACKAGES = ("trl", "datasets", "accelerate", "tensorboard")
+
+
+def package_versions(extra: Iterable[str] = ()) -> dict[str, str]:
+    """The one package-version lookup: python, the packages that change results, `extra`."""
     found = {"python": sys.version.split()[0]}
-    for name in VERSIONED_PACKAGES:
+    for name in (*VERSIONED_PACKAGES, *extra):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

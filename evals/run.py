@@ -146,11 +146,7 @@ def load_config(argv: Sequence[str]) -> EvalConfig:
 
 
 def check_policy(cfg: EvalConfig) -> None:
-    from policies.scripted import SCRIPTED_POLICIES
-
-    allowed = [*sorted(SCRIPTED_POLICIES), *MODEL_POLICIES]
-    if cfg.policy not in allowed:
-        raise ConfigError(f"policy: unknown policy '{cfg.policy}'; allowed: {', '.join(allowed)}")
+    """A model policy has what it needs; a scripted one is known to every env of the run."""
     if cfg.policy == "hf" and not (cfg.model and (Path(cfg.model) / "config.json").is_file()):
         raise ConfigError(
             f"model: policy=hf needs model=<local model folder with config.json>, got "
@@ -162,6 +158,21 @@ def check_policy(cfg: EvalConfig) -> None:
                 raise ConfigError(
                     f"{key}: policy=openai needs model=<name> and base_url=<http://host/v1>"
                 )
+    if cfg.policy in MODEL_POLICIES:
+        return
+    from policies.registry import POLICIES
+
+    for env in cfg.env:
+        try:
+            POLICIES.resolve(cfg.policy, env)
+        except KeyError:
+            allowed = [*POLICIES.names(env), *MODEL_POLICIES]
+            raise ConfigError(
+                f"policy: unknown policy '{cfg.policy}' for env '{env}'; allowed: "
+                f"{', '.join(allowed)}"
+            ) from None
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"policy: '{cfg.policy}' for env '{env}' cannot load: {exc}") from exc
 
 
 def plan_jobs(cfg: EvalConfig) -> list[EnvPlan]:
@@ -194,7 +205,8 @@ def plan_jobs(cfg: EvalConfig) -> list[EnvPlan]:
     return plans
 
 
-def make_policy(cfg: EvalConfig) -> Policy:
+def make_policy(cfg: EvalConfig, env: str) -> Policy:
+    """The policy that plays `env`: a model (shared by every env) or the env's scripted one."""
     sampling = cfg.sampling.model_dump()
     if cfg.policy == "hf":
         from policies.hf import HFPolicy
@@ -208,13 +220,23 @@ def make_policy(cfg: EvalConfig) -> Policy:
         return OpenAICompatPolicy(
             cfg.model, cfg.base_url, seed=cfg.seed, max_concurrency=cfg.batch_size, **sampling
         )
-    from policies.scripted import make_scripted
+    from policies.registry import make_policy as make_named
 
-    return make_scripted(cfg.policy)
+    return make_named(cfg.policy, env)
 
 
-def build_manifest(cfg: EvalConfig, plans: list[EnvPlan], policy: Policy | None) -> mf.RunManifest:
-    """The run's M5-L08 config. `policy` is needed only for scripted policies."""
+def make_policies(cfg: EvalConfig, plans: list[EnvPlan]) -> dict[str, Policy]:
+    """One policy per env of the run; a model policy is built once and shared."""
+    if cfg.policy in MODEL_POLICIES:
+        shared = make_policy(cfg, plans[0].name)
+        return {plan.name: shared for plan in plans}
+    return {plan.name: make_policy(cfg, plan.name) for plan in plans}
+
+
+def build_manifest(
+    cfg: EvalConfig, plans: list[EnvPlan], policies: dict[str, Policy] | None
+) -> mf.RunManifest:
+    """The run's M5-L08 config. `policies` are needed only for scripted policies."""
     tokenizer, adapters = None, []
     if cfg.policy == "hf":
         folder = Path(str(cfg.model))
@@ -223,7 +245,9 @@ def build_manifest(cfg: EvalConfig, plans: list[EnvPlan], policy: Policy | None)
     elif cfg.policy == "openai":
         llm = f"openai:{cfg.model}@{cfg.base_url}"
     else:
-        llm = f"scripted:{cfg.policy}@{mf.source_sha(policy)}"
+        assert policies is not None
+        shas = sorted({mf.source_sha(policy) for policy in policies.values()})
+        llm = f"scripted:{cfg.policy}@{'+'.join(shas)}"
     sets = {p.env.env_name: scenario_set_hash(p.env.scenarios) for p in plans}
     return mf.RunManifest(
         llm_sha=llm,
@@ -239,7 +263,8 @@ def build_manifest(cfg: EvalConfig, plans: list[EnvPlan], policy: Policy | None)
             for name, fn in p.env.rubric.functions.items()
         },
         tools={p.env.env_name: dict(p.env.toolbox.versions) for p in plans},
-        fixtures={p.env.env_name: mf.fixture_hashes(p.env.env_name) for p in plans},
+        fixtures={p.env.env_name: mf.env_fixtures(p.name) for p in plans},
+        env_versions={p.env.env_name: mf.env_version(p.name) for p in plans},
         code=mf.code_commit(),
         versions=mf.package_versions(),
         config=cfg.model_dump(mode="json"),
@@ -279,7 +304,11 @@ def _drop_torn_tail(path: Path) -> None:
 
 
 def play(
-    plans: list[EnvPlan], policy: Policy, cfg: EvalConfig, found: dict[Key, Trajectory], out: Path
+    plans: list[EnvPlan],
+    policies: dict[str, Policy],
+    cfg: EvalConfig,
+    found: dict[Key, Trajectory],
+    out: Path,
 ) -> dict[Key, Trajectory]:
     """Run every job not already done; append each finished episode to the JSONL."""
     done = {k for k, t in found.items() if t.termination != Termination.POLICY_ERROR}
@@ -295,7 +324,8 @@ def play(
             if not jobs:
                 continue
             batch = min(cfg.batch_size, len(jobs))
-            for trajectory in rollout(plan.make_env, policy, jobs, batch_size=batch):
+            episodes = rollout(plan.make_env, policies[plan.name], jobs, batch_size=batch)
+            for trajectory in episodes:
                 fh.write(trajectory.to_json() + "\n")
                 fh.flush()
                 results[trajectory_key(trajectory)] = trajectory
@@ -358,15 +388,13 @@ def summarize(table: MetricTable) -> str:
 
 def evaluate(cfg: EvalConfig, plans: list[EnvPlan]) -> int:
     """Run (and, with check_frozen, rerun) the evaluation; print the summary."""
-    from policies.scripted import SCRIPTED_POLICIES
-
-    policy = make_policy(cfg) if cfg.policy in SCRIPTED_POLICIES else None
-    manifest = build_manifest(cfg, plans, policy)
+    policies = None if cfg.policy in MODEL_POLICIES else make_policies(cfg, plans)
+    manifest = build_manifest(cfg, plans, policies)
     out = cfg.out_dir
     found = prepare_folder(out, manifest, cfg.resume)  # a refused resume stops here
-    policy = policy or make_policy(cfg)
+    policies = policies or make_policies(cfg, plans)
     try:
-        table = finalize(out, play(plans, policy, cfg, found, out), plans, cfg)
+        table = finalize(out, play(plans, policies, cfg, found, out), plans, cfg)
         print(summarize(table))
         print(f"report: {out / REPORT}")
         if not cfg.check_frozen:
@@ -374,11 +402,12 @@ def evaluate(cfg: EvalConfig, plans: list[EnvPlan]) -> int:
         rerun = out.with_name(out.name + "-rerun")
         config = {**manifest.config, "resume": False, "out": str(rerun)}
         found = prepare_folder(rerun, manifest.model_copy(update={"config": config}), False)
-        second = finalize(rerun, play(plans, policy, cfg, found, rerun), plans, cfg)
+        second = finalize(rerun, play(plans, policies, cfg, found, rerun), plans, cfg)
     finally:
-        close = getattr(policy, "close", None)
-        if callable(close):
-            close()
+        for policy in {id(p): p for p in policies.values()}.values():
+            close = getattr(policy, "close", None)
+            if callable(close):
+                close()
     diffs = diff_metrics(table, second)
     if diffs:
         print(f"check_frozen FAILED: {len(diffs)} metric(s) differ between {out} and {rerun}:")
@@ -392,8 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         cfg = load_config(argv)
+        plans = plan_jobs(cfg)  # envs first: plugin envs declare their own policies
         check_policy(cfg)
-        plans = plan_jobs(cfg)
         return evaluate(cfg, plans)
     except ConfigError as exc:
         print(f"evals.run: bad config: {exc}", file=sys.stderr)

@@ -22,15 +22,29 @@ from core.records import Trajectory
 RewardFn = Callable[[Trajectory, Any], float]
 
 
+SUCCESS_AT = 1.0 - 1e-9  # a component's maximum is 1.0; allow float noise
+
+
 class RewardError(RuntimeError):
     pass
 
 
 class RewardSpec(BaseModel):
-    """Weights per component name. Components not named get weight 0 (logged only)."""
+    """Weights per component name, and the components that define success.
+
+    Components not named in `weights` get weight 0 (logged only). An episode succeeds
+    when every component named in `success` reaches its maximum (1.0).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     weights: dict[str, float]
+    success: tuple[str, ...] = ()
+
+    def with_overrides(self, weights: Mapping[str, float] | None) -> RewardSpec:
+        """This spec with some weights replaced; the others keep their values."""
+        if not weights:
+            return self
+        return self.model_copy(update={"weights": {**self.weights, **dict(weights)}})
 
     @classmethod
     def from_file(cls, path: Path) -> RewardSpec:
@@ -51,9 +65,21 @@ class Rubric:
                 f"reward spec names unknown component(s) {unknown}; "
                 f"known components: {sorted(functions)}"
             )
+        unknown_success = sorted(set(spec.success) - set(functions))
+        if unknown_success:
+            raise ValueError(
+                f"reward spec's success names unknown component(s) {unknown_success}; "
+                f"known components: {sorted(functions)}"
+            )
         self.functions = dict(functions)
         self.spec = spec
         self.weights = {name: spec.weights.get(name, 0.0) for name in functions}
+
+    def succeeded(self, components: Mapping[str, float]) -> bool:
+        """Success, defined once: every success component at its maximum (1.0)."""
+        return bool(self.spec.success) and all(
+            components.get(name, 0.0) >= SUCCESS_AT for name in self.spec.success
+        )
 
     @property
     def max_total(self) -> float:

@@ -21,6 +21,16 @@ from scenarios.schema import Scenario
 REFUND_WINDOW_DAYS = 30
 APPROVAL_LIMIT_USD = 500.0
 REFUNDABLE_STATUSES = ("lost", "damaged")
+REFUND_SLICES = (
+    "refund_happy",
+    "refund_ineligible",
+    "tool_correctness",
+    "escalation_api_down",
+    "already_refunded",
+    "policy_exception",
+    "transient_fault",
+    "ask_order_number",
+)
 
 REFUND_POLICY = f"""Refund policy:
 1. An order is refundable only if its status is lost or damaged, and its ship date is within

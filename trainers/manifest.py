@@ -111,23 +111,14 @@ def build_manifest(
         reward_spec=dict(env.rubric.weights),
         verifiers={name: mf.function_sha(fn) for name, fn in env.rubric.functions.items()},
         tools=dict(env.toolbox.versions),
-        fixtures=mf.fixture_hashes(env.env_name),
+        fixtures=mf.env_fixtures(env.env_name),
         code=mf.code_commit(),
-        versions={**mf.package_versions(), **_train_versions()},
+        versions={
+            **mf.package_versions(mf.TRAIN_PACKAGES),
+            f"env:{env.env_name}": mf.env_version(env.env_name) or "unknown",
+        },
         config=config,
     )
-
-
-def _train_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    found = {}
-    for name in ("trl", "datasets", "accelerate", "tensorboard"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
 
 
 def write_manifest(folder: Path, manifest: TrainManifest) -> Path:

@@ -1,0 +1,1 @@
+"""Promotion rules shipped with the built-in envs (package data: `promotion:<env>.rules`)."""
