@@ -12,9 +12,10 @@ audit all play episodes through these three calls, never by reading an env's att
   and the tool schemas offered this episode: a caller may mutate them freely.
 * `advance` takes the assistant's turn (raw text, or an OpenAI-style message dict) and
   returns a `StepResult` with only what is new: the assistant's turn as the env recorded
-  it (`assistant`), the messages the env appended after it (tool results, the simulated user's reply), this turn's tool-call
-  records, and, once the episode is over, the finished `Trajectory` (reward = the env's
-  weighted total, computed once; every component; success).
+  it (`assistant`), the messages the env appended after it (tool results, the simulated
+  user's reply), this turn's tool-call records, and, once the episode is over, the
+  finished `Trajectory` (reward = the env's weighted total, computed once; every
+  component; success).
 * `abort` ends a live episode for a cause outside the policy's behaviour (the policy's
   server died, a sandbox crashed): the trajectory records the cause and is not scored.
 

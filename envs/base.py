@@ -158,9 +158,10 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
         self.split = split
         self.scenarios = list(scenarios)
         self._by_id = {s.id: s for s in self.scenarios}
-        self.rubric = rubric or Rubric(self.rewards, self.reward_spec().with_overrides(reward_weights))
+        spec = self.reward_spec().with_overrides(reward_weights)
+        self.rubric = rubric or Rubric(self.rewards, spec)
         if not self.rubric.spec.success:
-            raise ValueError(f"{name}: declare success_components (which components define success)")
+            raise ValueError(f"{name}: declare success_components (the components of success)")
         self.toolbox = toolbox or Toolbox(self.tools)
         if max_turns is not None and (isinstance(max_turns, bool) or max_turns < 1):
             raise ValueError(f"{name}: max_turns must be >= 1, got {max_turns!r}")

@@ -94,7 +94,9 @@ def _act(policy: Policy, live: list[_Slot]) -> list[PolicyResponse | str]:
 def _checked(policy: Policy, requests: list[PolicyRequest]) -> list[PolicyResponse | str]:
     responses = policy.act(requests)
     if len(responses) != len(requests):
-        raise RuntimeError(f"policy returned {len(responses)} responses for {len(requests)} requests")
+        raise RuntimeError(
+            f"policy returned {len(responses)} responses for {len(requests)} requests"
+        )
     return list(responses)
 
 
