@@ -129,7 +129,10 @@ def run(argv: Sequence[str]) -> dict[str, Any]:
         t = time.perf_counter()
         tables[label] = grpo.evaluate_model(cfg.env, path, out / "eval" / label, spec, cfg.seed)
         walls[f"eval_{label}"] = time.perf_counter() - t
-    print(grpo.side_by_side(tables))
+    import envs
+
+    headline = envs.card(cfg.env).headline_metrics
+    print(grpo.side_by_side(tables, headline))
     change = grpo.paired_change(out / "eval" / "grpo", out / "eval" / "sft")
     results = {
         "models": models,
@@ -138,7 +141,7 @@ def run(argv: Sequence[str]) -> dict[str, Any]:
         "grpo_overrides": grpo_args,
         "wall_s": {k: round(v, 1) for k, v in walls.items()},
         "step_shares": summary.get("step_shares"),
-        "eval": {k: grpo.table_summary(v) for k, v in tables.items()},
+        "eval": {k: grpo.table_summary(v, headline) for k, v in tables.items()},
         "grpo_vs_sft": change,
     }
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -86,7 +86,8 @@ class RefundAgentEnv(ToolEnv):
     }
     expert: ClassVar[str | None] = "expert"
     failure_modes: ClassVar[Sequence[str]] = tuple(n for n, _ in REFUND_POLICY_CLASSES[1:])
-    demo_mix: ClassVar[Mapping[str, float]] = {}
+    # SFT logs of a buggy agent (the seed's majority bug, and giving up) for RL to fix.
+    demo_mix: ClassVar[Mapping[str, float]] = {"name_instead_of_id": 0.55, "quitter": 0.25}
     promotion_rules: ClassVar[str | None] = "promotion:refund_agent.rules"
     headline_metrics: ClassVar[Sequence[str]] = ("success@1", "reward.tool_execution")
     data_files: ClassVar[Sequence[str]] = ("scenarios:data/refund_agent",)

@@ -36,7 +36,6 @@ torch is imported only when `policy=hf`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Sequence
@@ -48,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from configs import ConfigError, compose
 from core.policy import Policy
+from core.seeding import episode_seed
 from core.records import Termination, Trajectory, read_jsonl
 from envs.base import ToolEnv
 from envs.rollout import EpisodeJob, rollout
@@ -123,12 +123,6 @@ class EnvPlan:
 
     def key(self, job: EpisodeJob) -> Key:
         return (self.env.env_name, job.scenario.id, job.epoch)
-
-
-def episode_seed(seed: int, env: str, content_hash: str, epoch: int) -> int:
-    """The reset seed of one episode: a hash of what identifies it, below 2**63."""
-    digest = hashlib.sha256(f"{seed}|{env}|{content_hash}|{epoch}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
 
 
 def trajectory_key(trajectory: Trajectory) -> Key:

@@ -130,14 +130,14 @@ def expert_trajectories(
     """Play `policy` once over every scenario of the split; keep the max-reward successes."""
     import envs
     from envs.rollout import EpisodeJob, rollout
-    from policies.scripted import make_scripted
+    from policies.registry import make_policy
 
     env = envs.make_raw(env_name, split=split)
     scenarios = env.scenarios[:limit] if limit is not None else env.scenarios
     jobs = [EpisodeJob(s, seed=seed + i) for i, s in enumerate(scenarios)]
     best = env.rubric.max_total
     for trajectory in rollout(
-        lambda: envs.make_raw(env_name, split=split), make_scripted(policy), jobs
+        lambda: envs.make_raw(env_name, split=split), make_policy(policy, env_name), jobs
     ):
         if trajectory.success and trajectory.reward >= best:
             yield trajectory

@@ -124,8 +124,11 @@ def _cfg_args(tiny: Path, out: Path) -> list[str]:
     [
         ("env=nope", "env: unknown env 'nope'"),
         ("model=./missing/model", "model: no model folder at './missing/model'"),
-        ("+data.failure_modes.nope=0.1", "data.failure_modes: unknown ['nope']"),
-        ("data.failure_modes.quitter=0.9", "data.failure_modes: Value error, shares must"),
+        ("data.failure_modes={nope:0.1}", "data.failure_modes: unknown ['nope']"),
+        (
+            "data.failure_modes={quitter:0.9,name_instead_of_id:0.2}",
+            "data.failure_modes: Value error, shares must",
+        ),
     ],
 )
 def test_bad_config_exits_before_work(

@@ -2,7 +2,8 @@
 
 Contract (train split only, everywhere: the frozen eval split is never read here):
 
-* `demonstrations(env_name, n, mix, seed)` plays scripted policies over `n` train
+* `demonstrations(env_name, n, mix, seed)` plays the env's declared scripted policies
+  (its card's `expert` and failure modes) over `n` train
   scenarios (`spread`: drawn with `seed`, so every case shows up) with the one rollout
   loop and returns their trajectories: the expert's (kept only when they succeed with the
   maximum reward, as `policies.sft_export.expert_trajectories` does), except that a
@@ -22,14 +23,13 @@ Contract (train split only, everywhere: the frozen eval split is never read here
 * `grpo_rows(env, scenarios, seed)`: one row per scenario: `prompt` (the env's opening
   messages; the last one carries `JOB_KEY` = "<scenario id>|<seed>", which is how
   `rollout_func`, which only sees prompts, finds its scenario and seed), `scenario_id`,
-  `seed` (`episode_seed(seed, scenario)`), `slices`.
+  `seed` (`scenario_seed(seed, scenario)`), `slices`.
 
 No ML framework is imported here except inside `render_chat` (jinja2 via transformers).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -37,16 +37,16 @@ from typing import Any
 import numpy as np
 
 from core.records import Trajectory
+from core.seeding import episode_seed
 from envs.base import ToolEnv
 from scenarios.schema import Scenario
 
 JOB_KEY = "toolgym_job"
 
 
-def episode_seed(seed: int, scenario: Scenario) -> int:
-    """The reset seed of a scenario's episodes: a hash of the run seed and its content."""
-    digest = hashlib.sha256(f"{seed}|{scenario.content_hash}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
+def scenario_seed(seed: int, scenario: Scenario) -> int:
+    """The reset seed of a scenario's episodes (`core.seeding.episode_seed`, epoch 0)."""
+    return episode_seed(seed, scenario.env, scenario.content_hash)
 
 
 def spread(scenarios: Sequence[Scenario], n: int | None, seed: int) -> list[Scenario]:
@@ -58,16 +58,16 @@ def spread(scenarios: Sequence[Scenario], n: int | None, seed: int) -> list[Scen
 def _play(env_name: str, policy_name: str, scenarios: Sequence[Scenario], seed: int) -> list:
     import envs
     from envs.rollout import EpisodeJob, rollout
-    from policies.scripted import make_scripted
+    from policies.registry import make_policy
 
     if not scenarios:
         return []
-    jobs = [EpisodeJob(s, seed=episode_seed(seed, s)) for s in scenarios]
+    jobs = [EpisodeJob(s, seed=scenario_seed(seed, s)) for s in scenarios]
     by_id = {
         t.scenario_id: t
         for t in rollout(
             lambda: envs.make_raw(env_name, scenarios=list(scenarios)),
-            make_scripted(policy_name),
+            make_policy(policy_name, env_name),
             jobs,
         )
     }
@@ -81,16 +81,19 @@ def demonstrations(
     mix: dict[str, float] | None = None,
     seed: int = 0,
 ) -> list[Trajectory]:
-    """Demonstrations on `n` train scenarios; `mix` maps failure modes to their shares."""
+    """Demonstrations on `n` train scenarios by the env's declared expert; `mix` maps
+    the env's failure modes to their shares (None: the env's declared `demo_mix`)."""
     import envs
 
-    mix = dict(mix or {})
+    card = envs.card(env_name)
+    if card.expert is None:
+        raise ValueError(f"env '{env_name}' declares no expert policy to demonstrate")
+    mix = dict(card.demo_mix if mix is None else mix)
     if sum(mix.values()) > 1.0 + 1e-9 or any(v < 0 for v in mix.values()):
         raise ValueError(f"failure shares must be >= 0 and sum to <= 1, got {mix}")
-    env = envs.make_raw(env_name, split="train")
+    env = envs.make_raw(env_name, split=card.train_split)
     scenarios = spread(env.scenarios, n, seed)
-    best = env.rubric.max_total
-    expert = _play(env_name, "expert", scenarios, seed)
+    expert = _play(env_name, card.expert, scenarios, seed)
     draws = np.random.default_rng(seed).random(len(scenarios))
     edges = np.cumsum(list(mix.values()))
     picks = np.searchsorted(edges, draws, side="right")  # == len(mix): the expert
@@ -99,11 +102,14 @@ def demonstrations(
         idx = [i for i in range(len(scenarios)) if picks[i] == k]
         for i, t in zip(idx, _play(env_name, mode, [scenarios[i] for i in idx], seed), strict=True):
             chosen[i] = t
+    best = max((t.reward for t in expert if t.success), default=None)
     kept = []
     for original, trajectory in zip(expert, chosen, strict=True):
-        if trajectory.policy != "expert" and _same_text(trajectory, original):
-            trajectory = original
-        if trajectory.policy == "expert" and not (trajectory.success and trajectory.reward >= best):
+        is_expert = trajectory is original
+        if not is_expert and _same_text(trajectory, original):
+            trajectory, is_expert = original, True
+        # The expert's demonstrations teach only its best: successful, top-reward episodes.
+        if is_expert and not (trajectory.success and trajectory.reward >= (best or 0.0) - 1e-9):
             continue
         kept.append(trajectory)
     return kept
@@ -153,7 +159,7 @@ def render_chat(
     return text[0] if isinstance(text, list) else text
 
 
-def default_corpus(env_name: str = "refund_agent", n_trajectories: int = 240) -> list[str]:
+def default_corpus(env_name: str, n_trajectories: int = 240) -> list[str]:
     """System prompts and openings of every train scenario, plus rendered expert episodes."""
     import envs
 
@@ -173,7 +179,7 @@ def grpo_rows(env: ToolEnv, scenarios: Sequence[Scenario], seed: int) -> list[di
     """One GRPO prompt row per scenario (see the module docstring)."""
     rows = []
     for scenario in scenarios:
-        episode = episode_seed(seed, scenario)
+        episode = scenario_seed(seed, scenario)
         prompt = [m.to_chat() for m in env.opening_messages(scenario)]
         prompt = [{"role": m["role"], "content": m["content"], JOB_KEY: ""} for m in prompt]
         prompt[-1][JOB_KEY] = f"{scenario.id}|{episode}"

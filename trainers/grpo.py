@@ -38,7 +38,6 @@ from configs import ConfigError
 from trainers.sft import check_env, check_model, load_config, model_tag, setup_process
 
 EXIT_OK, EXIT_CONFIG = 0, 2
-TABLE_METRICS = ("success@1", "reward.tool_execution")
 AGGREGATE = "aggregate"
 
 
@@ -191,8 +190,8 @@ def evaluate_model(env: str, model: str, out: Path, spec: EvalSpec, seed: int = 
         plan.jobs = plan.jobs[:: spec.every]
     manifest = er.build_manifest(cfg, plans, None)
     found = er.prepare_folder(out, manifest, resume=False)
-    policy = er.make_policy(cfg)
-    return er.finalize(out, er.play(plans, policy, cfg, found, out), plans, cfg)
+    policies = er.make_policies(cfg, plans)
+    return er.finalize(out, er.play(plans, policies, cfg, found, out), plans, cfg)
 
 
 def _cell(table: Any, slice_name: str, key: str) -> str:
@@ -202,7 +201,7 @@ def _cell(table: Any, slice_name: str, key: str) -> str:
     return f"{est.point:+.2f} [{est.lower_ci:+.2f},{est.upper_ci:+.2f}]"
 
 
-def side_by_side(tables: dict[str, Any], metrics: Sequence[str] = TABLE_METRICS) -> str:
+def side_by_side(tables: dict[str, Any], metrics: Sequence[str]) -> str:
     """Per-slice table: n, then each metric for each model (point [95% CI])."""
     names = list(tables)
     slices = list(next(iter(tables.values())).slices)
@@ -245,9 +244,9 @@ def format_change(change: dict[str, Any], label: str) -> str:
     return f"{label}: " + "; ".join(cells)
 
 
-def table_summary(table: Any) -> dict[str, Any]:
+def table_summary(table: Any, keys: Sequence[str]) -> dict[str, Any]:
     return {
-        name: {k: metrics[k].model_dump() for k in TABLE_METRICS if k in metrics}
+        name: {k: metrics[k].model_dump() for k in keys if k in metrics}
         for name, metrics in table.slices.items()
     }
 
@@ -255,6 +254,7 @@ def table_summary(table: Any) -> dict[str, Any]:
 # ---- entry point --------------------------------------------------------------------------
 def run_grpo(cfg: GRPORunConfig, backend: Any) -> dict[str, Any]:
     """Train, then evaluate start vs trained; returns (and writes) the run summary."""
+    import envs
     from trainers import manifest as tm
 
     out = Path(cfg.out or f"runs/grpo/{cfg.env}-{model_tag(cfg.model)}")
@@ -286,10 +286,11 @@ def run_grpo(cfg: GRPORunConfig, backend: Any) -> dict[str, Any]:
             t = time.perf_counter()
             tables[label] = evaluate_model(cfg.env, path, out / "eval" / label, cfg.eval, cfg.seed)
             summary["wall_s"][f"eval_{label}"] = round(time.perf_counter() - t, 1)
-        summary["eval"] = {k: table_summary(v) for k, v in tables.items()}
+        headline = envs.card(cfg.env).headline_metrics  # what this env's authors compare
+        summary["eval"] = {k: table_summary(v, headline) for k, v in tables.items()}
         change = paired_change(out / "eval" / "trained", out / "eval" / "start")
         summary["trained_vs_start"] = change
-        print(side_by_side(tables))
+        print(side_by_side(tables, headline))
         print(format_change(summary["trained_vs_start"], "trained vs start (paired)"))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary

@@ -11,10 +11,11 @@ Contract
   synthetic copy pretraining (`trainers.copy_pretrain`: without it the model never learns
   to copy ids from its context, so its tool calls run on wrong ids); any folder or Hugging
   Face id works instead (`model=Qwen/Qwen2.5-0.5B-Instruct`).
-* **Data** (train split only): `trainers.data.demonstrations`: the expert's episodes,
-  with a share of them (`data.failure_modes`: mode → share) replaced by the seed's failure
-  modes (`name_instead_of_id`, `quitter`): realistic logs of a buggy agent, so that SFT
-  teaches the format and RL has behaviour left to fix. Written to `<out>/data/sft.jsonl`
+* **Data** (train split only): `trainers.data.demonstrations`: the env's declared
+  expert's episodes, with a share of them (`data.failure_modes`: mode → share; default
+  the env's declared `demo_mix`) replaced by its failure modes (refund_agent: the seed's
+  `name_instead_of_id`, `quitter`): realistic logs of a buggy agent, so that SFT teaches
+  the format and RL has behaviour left to fix. Written to `<out>/data/sft.jsonl`
   (hashed in the manifest).
 * **Training**: TRL `SFTTrainer` with `assistant_only_loss=True`: labels are -100 on
   every system, user and tool token; only the assistant's turns (as the model writes them,
@@ -65,11 +66,13 @@ class TinySpec(BaseModel):
 class DataSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     demonstrations: int | None = Field(default=None, ge=1)
-    failure_modes: dict[str, float] = Field(default_factory=dict)  # mode -> share
+    failure_modes: dict[str, float] | None = None  # mode -> share; None: the env's demo_mix
 
     @field_validator("failure_modes")
     @classmethod
-    def _shares(cls, value: dict[str, float]) -> dict[str, float]:
+    def _shares(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is None:
+            return value
         if any(v < 0 for v in value.values()) or sum(value.values()) > 1.0 + 1e-9:
             raise ValueError(f"shares must be >= 0 and sum to <= 1, got {value}")
         return value
@@ -341,12 +344,16 @@ def validate(cfg: SFTRunConfig) -> None:
     """Everything that can be checked before any work."""
     check_env(cfg.env)
     check_model(cfg.model)
-    from policies.scripted import SCRIPTED_POLICIES
+    import envs
 
-    unknown = [m for m in cfg.data.failure_modes if m not in SCRIPTED_POLICIES]
+    card = envs.card(cfg.env)
+    if card.expert is None:
+        raise ConfigError(f"env: '{cfg.env}' declares no expert policy to demonstrate")
+    unknown = [m for m in cfg.data.failure_modes or {} if m not in card.policies]
     if unknown:
+        allowed = ", ".join(card.failure_modes) or "none"
         raise ConfigError(
-            f"data.failure_modes: unknown {unknown}; allowed: {', '.join(SCRIPTED_POLICIES)}"
+            f"data.failure_modes: unknown {unknown} for env '{cfg.env}'; allowed: {allowed}"
         )
 
 

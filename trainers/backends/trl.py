@@ -15,10 +15,11 @@ Contract
   it returns `prompt_ids`, `completion_ids`, `env_mask` (0 on env/user/tool tokens: never
   trained on) and `logprobs=None` (TRL recomputes them), plus one key per reward
   component (named exactly like the component) and the tool-call counts.
-* **Rewards**: one TRL reward function per component, reading its key, named like it and
-  weighted by the env's reward spec (`reward_weights`), so TRL logs each as
-  `rewards/<component>/mean`; a weight-0 component is logged and not trained on. The
-  first one also logs `tools/call_frequency` (calls per episode),
+* **Rewards**: the env's own total (`Trajectory.reward`, weighted once by its reward
+  spec) is the one reward TRL trains on (`rewards/total/mean`, weight 1); every component
+  is a further TRL reward function named like it with weight 0, so TRL logs each as
+  `rewards/<component>/mean` without weighting anything again. The total's function also
+  logs `tools/call_frequency` (calls per episode),
   `tools/failure_frequency` (share of calls that did not run correctly),
   `tools/error_frequency` (share rejected as invalid) and the rollout's timings.
 * **Run folder**: `checkpoints/` (HF `checkpoint-N`), `metrics.jsonl` (every logged step,
@@ -48,6 +49,7 @@ from trainers.data import grpo_rows, parse_job
 from trainers.token_rollout import Episode, Sampling
 
 CHECKPOINTS, METRICS, TRACKER, FINAL = "checkpoints", "metrics.jsonl", "tb", "final"
+TOTAL = "total"  # the env's weighted total: the only reward TRL trains on
 
 
 def sampling_of(trainer: dict[str, Any], seed: int) -> Sampling:
@@ -119,6 +121,7 @@ class EpisodeRollouts:
             "tool_errors": [_count(e, failed=False) for e in episodes],
             "rollout_timing": dict(timings),  # not a list: TRL broadcasts it to every row
         }
+        out[TOTAL] = [e.trajectory.reward for e in episodes]
         for name in self.components:
             out[name] = [e.trajectory.reward_components.get(name) for e in episodes]
         return out
@@ -155,9 +158,13 @@ def _log_rollout(kwargs: dict[str, Any]) -> None:
         log(f"timing/rollout_{key}_s", float(value))
 
 
-def reward_functions(weights: dict[str, float]) -> list[Any]:
-    names = list(weights)
-    return [component_reward(n, log_tools=(i == 0)) for i, n in enumerate(names)]
+def reward_functions(components: list[str]) -> list[Any]:
+    """The env's total (trained on), then each component (logged only)."""
+    return [component_reward(TOTAL, log_tools=True), *map(component_reward, components)]
+
+
+def reward_weights(components: list[str]) -> list[float]:
+    return [1.0] + [0.0] * len(components)
 
 
 def last_checkpoint(folder: Path) -> Path | None:
@@ -191,7 +198,7 @@ def grpo_args(job: GRPOJob) -> Any:
         mask_truncated_completions=bool(t["mask_truncated_completions"]),
         temperature=float(t["temperature"]) or 1.0,
         top_p=float(t["top_p"]),
-        reward_weights=list(job.reward_weights.values()),
+        reward_weights=reward_weights(list(job.reward_weights)),
         logging_steps=1,
         save_strategy="steps",
         save_steps=int(t["save_steps"]),
@@ -250,7 +257,7 @@ class TRLBackend:
         trainer = quiet(
             GRPOTrainer(
                 model=str(job.model_path),
-                reward_funcs=reward_functions(job.reward_weights),
+                reward_funcs=reward_functions(list(job.reward_weights)),
                 args=args,
                 train_dataset=dataset,
                 processing_class=tokenizer,
