@@ -47,8 +47,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from configs import ConfigError, compose
 from core.policy import Policy
-from core.seeding import episode_seed
 from core.records import Termination, Trajectory, read_jsonl
+from core.seeding import episode_seed
 from envs.base import ToolEnv
 from envs.rollout import EpisodeJob, rollout
 from evals import manifest as mf
