@@ -12,17 +12,21 @@ read the same record, so every fact about an episode lives here once:
                      checks and rule violations, end state, tokens and timings.
 
 Records are pydantic models; `Trajectory.to_json()` / `Trajectory.from_json()` round-trip
-without loss (tests check this), and JSONL files hold one trajectory per line.
+without loss (tests check this), and JSONL files hold one trajectory per line. `to_json()`
+never fails: hostile values are replaced deterministically (`core.sanitize`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from core.sanitize import sanitize
 
 BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
 Role = Literal["system", "user", "assistant", "tool"]
@@ -158,7 +162,13 @@ class Trajectory(BaseModel):
         return self.termination is not None
 
     def to_json(self) -> str:
-        return self.model_dump_json()
+        """One JSON line. Never raises: a record holding values JSON cannot carry (lone
+        surrogates, bytes that are not UTF-8, cycles, deep nesting, objects) is written
+        through `core.sanitize`, which replaces them deterministically."""
+        try:
+            return self.model_dump_json()
+        except (ValueError, TypeError, RecursionError):  # PydanticSerializationError is one
+            return json.dumps(sanitize(self).value, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, line: str) -> Trajectory:

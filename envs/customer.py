@@ -16,8 +16,11 @@ from typing import Any
 from scenarios.refund import RefundScenario
 
 ASKS_ORDER = re.compile(r"\border\s*(number|no\.?|id|#)|\bwhich order\b", re.IGNORECASE)
+# A confirmation phrase with a "?" somewhere after it. The "?" is not in the pattern:
+# `phrase[^?]*\?` rescans to the end for every phrase (quadratic on long replies);
+# searching for the phrase before the last "?" is the same test in linear time.
 ASKS_CONFIRMATION = re.compile(
-    r"\b(would you like|shall i|should i|do you want|can i go ahead|confirm|ok(ay)?)\b[^?]*\?",
+    r"\b(would you like|shall i|should i|do you want|can i go ahead|confirm|ok(ay)?)\b",
     re.IGNORECASE,
 )
 
@@ -36,7 +39,7 @@ class ScriptedCustomer:
             return None
         if ASKS_ORDER.search(agent_text):
             return self._order_answer(scenario, history)
-        if ASKS_CONFIRMATION.search(agent_text):
+        if ASKS_CONFIRMATION.search(agent_text, 0, agent_text.rfind("?")):
             return "Yes, please go ahead." if sim.persona != "impatient" else "Yes! Just do it."
         if sim.persona == "impatient":
             return "I've already explained. Please just sort out my order."

@@ -18,21 +18,31 @@ becomes a `ParsedCall` carrying its `ErrorKind` and an agent-readable message. S
 `</tool_call>` that closes nothing (the opening tag was dropped): the model meant a call,
 so it gets an error observation and another turn, rather than its broken call being
 taken as the final reply to the customer.
+
+Hostile input is cleaned at this boundary (`core.sanitize`): lone surrogates in the text
+become U+FFFD; an OpenAI-style dict built in Python with non-string keys, cycles, deep
+nesting, huge integers, bytes or objects gives an error call naming the problem, never an
+exception. Parsed arguments are fresh copies, never the caller's dicts. Parsing is linear
+in the length of the text (no backtracking regex), and a turn reads at most
+`MAX_CALLS_PER_TURN` calls: the rest become one error call.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic_core import from_json
 
 from core.records import ErrorKind
+from core.sanitize import clean_text, sanitize
 
-CLOSE_CALL = "</tool_call>"
-ANSWER_RE = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL)
+OPEN_CALL, CLOSE_CALL = "<tool_call>", "</tool_call>"
+OPEN_THINK, CLOSE_THINK = "<think>", "</think>"
+OPEN_ANSWER, CLOSE_ANSWER = "<answer>", "</answer>"
+MAX_CALLS_PER_TURN = 64
+MAX_VALUES_PER_CALL = 10_000  # JSON values in one Python-built call (text is bounded by length)
 
 
 @dataclass(slots=True)
@@ -52,29 +62,27 @@ class ParsedAction:
     think: str | None = None
     answer: str | None = None
     calls: list[ParsedCall] = field(default_factory=list)
+    # For dicts: the OpenAI `tool_calls` entries as plain JSON (sanitised fresh copies).
+    requests: list[Any] = field(default_factory=list)
 
 
 def parse_action(action: str | dict[str, Any]) -> ParsedAction:
-    """Parse raw assistant text or an OpenAI-style message dict."""
+    """Parse raw assistant text or an OpenAI-style message dict. Never raises."""
     if isinstance(action, dict):
         return parse_openai_message(action)
-    if not isinstance(action, str):
-        return ParsedAction(text=str(action), content=str(action))
-    return parse_text(action)
+    return parse_text(_as_text(action))
 
 
 def parse_text(text: str) -> ParsedAction:
-    answer = None
-    if "<answer>" in text:
-        match = ANSWER_RE.search(text)
-        answer = match.group(1).strip() if match else None
-    if "<tool_call>" not in text and "<think>" not in text and CLOSE_CALL not in text:
+    text = clean_text(text)
+    answer = _answer(text)
+    if OPEN_CALL not in text and OPEN_THINK not in text and CLOSE_CALL not in text:
         return ParsedAction(text=text, content=text.strip(), answer=answer)
     think: str | None = None
     calls: list[ParsedCall] = []
     pieces: list[str] = []
-    position, closed_calls = 0, 0
-    while (block := _next_block(text, position)) is not None:  # blocks out, the rest is content
+    position, closed_calls, blocks = 0, 0, _Blocks(text)
+    while (block := blocks.next(position)) is not None:  # blocks out, the rest is content
         tag, start, body_start, body_end, end = block
         pieces.append(text[position:start])
         position = end
@@ -101,34 +109,68 @@ def parse_text(text: str) -> ParsedAction:
                 '<tool_call>{"name": ..., "arguments": {...}}</tool_call>',
             )
         )
-    return ParsedAction(text=text, content=content, think=think, answer=answer, calls=calls)
+    return ParsedAction(
+        text=text, content=content, think=think, answer=answer, calls=_capped(calls)
+    )
 
 
-def _next_block(text: str, position: int) -> tuple[str, int, int, int, int] | None:
-    """The next `<tool_call>`/`<think>` block: (tag, start, body start, body end, end).
-
-    An unclosed block runs to the end of the text (body end == end)."""
-    call_at = text.find("<tool_call>", position)
-    think_at = text.find("<think>", position)
-    if call_at < 0 and think_at < 0:
+def _answer(text: str) -> str | None:
+    """The text after the first `<answer>`, up to `</answer>` or the end, stripped."""
+    start = text.find(OPEN_ANSWER)
+    if start < 0:
         return None
-    if think_at < 0 or 0 <= call_at < think_at:
-        tag, start, opener, closer = "tool_call", call_at, 11, CLOSE_CALL
-    else:
-        tag, start, opener, closer = "think", think_at, 7, "</think>"
-    body_start = start + opener
-    body_end = text.find(closer, body_start)
-    if body_end < 0:
-        return tag, start, body_start, len(text), len(text)
-    return tag, start, body_start, body_end, body_end + len(closer)
+    start += len(OPEN_ANSWER)
+    end = text.find(CLOSE_ANSWER, start)
+    return text[start : end if end >= 0 else len(text)].strip()
+
+
+class _Blocks:
+    """Finds `<tool_call>`/`<think>` blocks left to right in linear time overall.
+
+    Each opening tag's next position is remembered and searched again only once the scan
+    has passed it, so a text of many blocks is not rescanned to its end for every block."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.next_at = {OPEN_CALL: -1, OPEN_THINK: -1}
+        self.searched_from = {OPEN_CALL: -1, OPEN_THINK: -1}
+
+    def _find(self, tag: str, position: int) -> int:
+        at = self.next_at[tag]
+        if self.searched_from[tag] < 0 or (0 <= at < position):
+            at = self.text.find(tag, position)
+            self.next_at[tag], self.searched_from[tag] = at, position
+        return at
+
+    def next(self, position: int) -> tuple[str, int, int, int, int] | None:
+        """The next block: (tag, start, body start, body end, end).
+
+        An unclosed block runs to the end of the text (body end == end)."""
+        call_at, think_at = self._find(OPEN_CALL, position), self._find(OPEN_THINK, position)
+        if call_at < 0 and think_at < 0:
+            return None
+        if think_at < 0 or 0 <= call_at < think_at:
+            tag, start, opener, closer = "tool_call", call_at, OPEN_CALL, CLOSE_CALL
+        else:
+            tag, start, opener, closer = "think", think_at, OPEN_THINK, CLOSE_THINK
+        body_start = start + len(opener)
+        body_end = self.text.find(closer, body_start)
+        if body_end < 0:
+            return tag, start, body_start, len(self.text), len(self.text)
+        return tag, start, body_start, body_end, body_end + len(closer)
 
 
 def parse_call_json(body: str, raw: str) -> ParsedCall:
     """One `<tool_call>` body: `{"name": ..., "arguments": {...}}`."""
+    body, raw = clean_text(body), clean_text(raw)
     try:
         data = from_json(body, allow_inf_nan=False)
     except ValueError as exc:
         return ParsedCall(raw, error_kind=ErrorKind.MALFORMED_JSON, error=_json_error(exc))
+    checked = sanitize(data, max_nodes=MAX_VALUES_PER_CALL)
+    if checked.problem is not None:
+        return _not_plain_json(raw, None, checked.problem)
+    data = checked.value
     if not isinstance(data, dict):
         return ParsedCall(
             raw,
@@ -139,15 +181,21 @@ def parse_call_json(body: str, raw: str) -> ParsedCall:
 
 
 def parse_openai_message(message: dict[str, Any]) -> ParsedAction:
-    content = message.get("content") or ""
-    if not isinstance(content, str):
-        content = str(content)
-    parsed = parse_text(content)
-    requests = message.get("tool_calls") or []
-    if not isinstance(requests, list):
+    content = message.get("content")
+    parsed = parse_text("" if content is None else _as_text(content))
+    requests = message.get("tool_calls")
+    if requests is None:
+        requests = []
+    elif not isinstance(requests, list | tuple):
         requests = [requests]
-    for index, request in enumerate(requests):
-        raw = json.dumps(request, sort_keys=True, default=str)
+    for index, request in enumerate(requests[: MAX_CALLS_PER_TURN + 1]):
+        checked = sanitize(request, max_nodes=MAX_VALUES_PER_CALL)
+        request = checked.value
+        parsed.requests.append(request)
+        raw = json.dumps(request, sort_keys=True)
+        if checked.problem is not None:
+            parsed.calls.append(_not_plain_json(raw, None, checked.problem))
+            continue
         function = request.get("function") if isinstance(request, dict) else None
         if not isinstance(function, dict):
             parsed.calls.append(
@@ -162,6 +210,11 @@ def parse_openai_message(message: dict[str, Any]) -> ParsedAction:
         call_id = request.get("id")
         call.call_id = call_id if isinstance(call_id, str) and call_id else f"call_{index}"
         parsed.calls.append(call)
+    if len(requests) > MAX_CALLS_PER_TURN:
+        parsed.calls[MAX_CALLS_PER_TURN:] = []
+        parsed.calls.append(_too_many(len(requests)))
+    else:
+        parsed.calls = _capped(parsed.calls)
     return parsed
 
 
@@ -181,6 +234,10 @@ def _from_fields(raw: str, name: Any, arguments: Any) -> ParsedCall:
             return ParsedCall(
                 raw, name, error_kind=ErrorKind.MALFORMED_JSON, error=_json_error(exc)
             )
+        checked = sanitize(arguments, max_nodes=MAX_VALUES_PER_CALL)
+        if checked.problem is not None:
+            return _not_plain_json(raw, name, f"{checked.problem} in 'arguments'")
+        arguments = checked.value
     if not isinstance(arguments, dict):
         return ParsedCall(
             raw,
@@ -189,6 +246,40 @@ def _from_fields(raw: str, name: Any, arguments: Any) -> ParsedCall:
             error=f"ERROR: 'arguments' of tool '{name}' must be a JSON object",
         )
     return ParsedCall(raw, name, arguments)
+
+
+def _capped(calls: list[ParsedCall]) -> list[ParsedCall]:
+    if len(calls) <= MAX_CALLS_PER_TURN:
+        return calls
+    return [*calls[:MAX_CALLS_PER_TURN], _too_many(len(calls))]
+
+
+def _too_many(count: int) -> ParsedCall:
+    return ParsedCall(
+        f"<{count} tool calls>",
+        error_kind=ErrorKind.MALFORMED_JSON,
+        error=f"ERROR: {count} tool calls in one turn; only the first {MAX_CALLS_PER_TURN} "
+        "were read, the rest were not run",
+    )
+
+
+def _not_plain_json(raw: str, name: str | None, problem: str) -> ParsedCall:
+    return ParsedCall(
+        raw,
+        name,
+        error_kind=ErrorKind.MALFORMED_JSON,
+        error=f"ERROR: Tool call is not plain JSON: {problem}",
+    )
+
+
+def _as_text(value: Any) -> str:
+    """Text for an action or content that is not a plain string (never raises)."""
+    if isinstance(value, str):
+        return clean_text(str.__str__(value))
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    checked = sanitize(value, max_nodes=MAX_VALUES_PER_CALL).value
+    return checked if isinstance(checked, str) else json.dumps(checked)
 
 
 def _json_error(exc: ValueError) -> str:
