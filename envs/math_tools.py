@@ -23,7 +23,6 @@ from tools import standard
 from tools.sandbox import Sandbox
 from tools.schema import Tool
 
-ANSWER_TAG = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 SYSTEM = (
     "Solve the problem. Use the calculator tool for arithmetic instead of computing in your "
@@ -31,9 +30,19 @@ SYSTEM = (
 )
 
 
+def tagged_answer(text: str) -> str | None:
+    """The stripped text inside the first `<answer>...</answer>`, or None.
+
+    Found with `str.find`, not a regex: `<answer>\\s*(.*?)\\s*</answer>` backtracks
+    cubically on an unclosed tag followed by whitespace (16 KB of model text: minutes)."""
+    start = text.find("<answer>")
+    end = text.find("</answer>", start + 8) if start >= 0 else -1
+    return text[start + 8 : end].strip() if end >= 0 else None
+
+
 def answer_value(trajectory: Trajectory) -> float | None:
-    match = ANSWER_TAG.search(trajectory.final_answer or "")
-    number = NUMBER.search(match.group(1)) if match else None
+    answer = tagged_answer(trajectory.final_answer or "")
+    number = NUMBER.search(answer) if answer is not None else None
     return float(number.group(0)) if number else None
 
 
@@ -43,7 +52,7 @@ def accuracy(trajectory: Trajectory, scenario: Any) -> float:
 
 
 def answer_format(trajectory: Trajectory, scenario: Any) -> float:
-    return float(bool(ANSWER_TAG.search(trajectory.final_answer or "")))
+    return float(tagged_answer(trajectory.final_answer or "") is not None)
 
 
 MATH_REWARDS = {
