@@ -1,6 +1,6 @@
 """The promotion gate: go/no-go for a candidate against a baseline, by promotion rules.
 
-    python -m evals.gate rules=FILE candidate=RUN_DIR baseline=RUN_DIR \\
+    python -m evals.gate rules=FILE|ENV|PKG:PATH candidate=RUN_DIR baseline=RUN_DIR \\
         [canary=LOG] [canary_model=NAME] [stage=dev_to_staging|staging_to_production] \\
         [confidence=0.95] [markdown=REPORT.md]
 
@@ -20,6 +20,9 @@ Contract
   rule. Exit status: 0 GO, 1 NO-GO, 2 usage/config/rules/data error (the message names
   the file, line or key). A rule that cannot be checked — an unknown slice, a metric the
   run does not produce, a missing baseline or canary log — is an error, never a pass.
+* An incomplete run (more episodes lost to infrastructure than the run's
+  `max_infra_failure_rate`, from its manifest's config, default 0.05) is refused
+  (exit 2) unless `allow_incomplete=true`; the slice table shows completed/failed counts.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from evals import stats
 from evals.deltas import compute_deltas
 from evals.metrics import (
     AGGREGATE,
+    DEFAULT_MAX_INFRA_FAILURE_RATE,
     CostConfig,
     DeltaTable,
     Episodes,
@@ -51,6 +55,7 @@ from evals.report import (
     GateResult,
     RuleResult,
     SliceRow,
+    completed_failed,
     describe,
     describe_delta,
     note_for,
@@ -77,6 +82,7 @@ class GateSettings(BaseModel):
     n_resamples: int = Field(default=2000, ge=100)
     seed: int = 0
     markdown: str | None = None
+    allow_incomplete: bool = False  # judge a run despite too many infrastructure failures
 
 
 class CanaryRecord(BaseModel):
@@ -111,14 +117,22 @@ def load_run(path: str | Path, cfg: StatsConfig) -> Run:
     if not columns.keys:
         raise GateError(f"{episodes}: no episodes")
     cost = CostConfig()
+    limit = DEFAULT_MAX_INFRA_FAILURE_RATE
     manifest = path / "manifest.json"
     if manifest.is_file():
         try:
-            cost = CostConfig.model_validate(json.loads(manifest.read_text()).get("cost") or {})
-        except (ValueError, AttributeError) as exc:
-            raise GateError(f"{manifest}: bad 'cost' entry: {exc}") from exc
+            data = json.loads(manifest.read_text())
+            cost = CostConfig.model_validate(data.get("cost") or {})
+            limit = float((data.get("config") or {}).get("max_infra_failure_rate", limit))
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise GateError(f"{manifest}: bad 'cost' or 'config' entry: {exc}") from exc
     table = compute_metrics(
-        columns, cost, cfg.confidence, n_resamples=cfg.n_resamples, seed=cfg.seed
+        columns,
+        cost,
+        cfg.confidence,
+        n_resamples=cfg.n_resamples,
+        seed=cfg.seed,
+        max_infra_failure_rate=limit,
     )
     return Run(path, columns, cost, table)
 
@@ -316,6 +330,8 @@ def _rows(results: Sequence[RuleResult], inputs: _Inputs) -> list[SliceRow]:
                 slice=name,
                 baseline=base.get(name, "success@1") if base else None,
                 candidate=cand.get(name, "success@1"),
+                baseline_counts=completed_failed(base.slices.get(name)) if base else "—",
+                candidate_counts=completed_failed(cand.slices.get(name)),
                 notes=list(notes.items()),
             )
         )
@@ -334,9 +350,29 @@ def _notes(inputs: _Inputs) -> list[str]:
     return notes
 
 
+def rules_path(ref: str) -> Path:
+    """A rules file from a path, a `package:path` resource, or an env name (its rules)."""
+    if Path(ref).is_file():
+        return Path(ref)
+    import envs
+    from envs.card import resource
+
+    if ":" in ref and not Path(ref).drive:
+        return Path(str(resource(ref)))
+    if ref in envs.ENVS.names():
+        declared = envs.card(ref).promotion_rules
+        if declared is None:
+            raise GateError(f"rules: env '{ref}' declares no promotion rules")
+        return Path(str(resource(declared)))
+    raise GateError(
+        f"rules: '{ref}' is not a file, a 'package:path' resource or an env name "
+        f"({', '.join(envs.ENVS.names())})"
+    )
+
+
 def run_gate(settings: GateSettings) -> GateResult:
     """Load rules and runs, compute what the rules need, check every rule."""
-    ruleset = load_rules(settings.rules)
+    ruleset = load_rules(rules_path(settings.rules))
     statements = ruleset.for_stage(settings.stage)
     cfg = StatsConfig(settings.confidence, settings.n_resamples, settings.seed)
     paired = [s for s in statements if isinstance(s, NoRegressions) or s.kind == "delta"]
@@ -349,6 +385,13 @@ def run_gate(settings: GateSettings) -> GateResult:
     records = read_canary_log(settings.canary, settings.canary_model) if settings.canary else None
     candidate = load_run(settings.candidate, cfg)
     baseline = load_run(settings.baseline, cfg) if settings.baseline else None
+    for run in (candidate, baseline):
+        status = run.table.status if run else None
+        if run and status and not status.complete and not settings.allow_incomplete:
+            raise GateError(
+                f"{run.path}: incomplete run: {status.describe()}; rerun it with resume=true "
+                "once the endpoint is healthy, or pass allow_incomplete=true"
+            )
     deltas = None
     if baseline is not None:
         wanted = [(s.slice, s.key) for s in paired if isinstance(s, Rule)]

@@ -179,7 +179,12 @@ def env_version(env_name: str) -> str | None:
 
 
 def code_commit(root: Path = REPO_ROOT) -> dict[str, Any] | None:
-    """`{"commit": sha, "dirty": bool}` of the checkout, or None without git."""
+    """`{"commit": sha, "dirty": bool}` of the checkout, or None without git.
+
+    Only a toolgym checkout counts: an installed wheel inside someone else's repository
+    must not report that repository's commit (its version is in `versions`)."""
+    if not (root / ".git").exists() or not (root / "envs" / "base.py").is_file():
+        return None
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
