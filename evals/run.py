@@ -16,11 +16,15 @@ Contract
   - `metrics.json`: `compute_metrics` over this config's jobs, sorted by key.
   - `report.md`: `evals.report.render_run_report(table)`.
   - `manifest.json`: `evals.manifest.RunManifest` (written before the first episode).
+  - `.lock`: held (`core.files.RunLock`) for the whole run: a second run with the same
+    `out` exits 2 naming the holder (pid, host, command). Whole files are written
+    atomically (a temporary name unique to the process, then `os.replace`).
 * **Resume** (`resume=true`): refused (exit 2, naming the key) unless the folder's
   manifest agrees on every key that changes results (`evals.manifest.RESULT_KEYS`, model
   and tokenizer sha, reward spec, tools, scenario sets); `limit` and `epochs` may change.
-  A torn last line is cut off; jobs whose (env, scenario_id, epoch) is in the file are
-  skipped, except episodes lost to a policy error, which are played again (the newest
+  A torn last line is cut off (a bad line anywhere else is refused, exit 2, naming the
+  file and line: a killed run cannot leave one); jobs whose (env, scenario_id, epoch) is
+  in the file are skipped, except episodes lost to a policy error, which are played again (the newest
   record of a key wins). Each key is counted once.
 * **Determinism**: same config, same bytes of `episodes.jsonl` and `metrics.json`.
   Scripted policies report no latency. Model policies do (`latency_ms`), so their files
@@ -36,7 +40,6 @@ torch is imported only when `policy=hf`.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +49,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from configs import ConfigError, compose
+from core.files import FolderError, RunLock, atomic_write_text
 from core.policy import Policy
 from core.records import Termination, Trajectory, read_jsonl
 from core.seeding import episode_seed
@@ -267,7 +271,12 @@ def build_manifest(
 
 def prepare_folder(out: Path, manifest: mf.RunManifest, resume: bool) -> dict[Key, Trajectory]:
     """Start a fresh folder, or check and load a resumable one (newest record per key)."""
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out: {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"out: cannot create {out}: {exc.strerror}") from None
     episodes = out / EPISODES
     found: dict[Key, Trajectory] = {}
     if resume and episodes.exists():
@@ -280,13 +289,40 @@ def prepare_folder(out: Path, manifest: mf.RunManifest, resume: bool) -> dict[Ke
         diff = mf.result_mismatch(previous, manifest)
         if diff is not None:
             raise ConfigError(f"resume: refusing to resume {out}: the config differs in {diff}")
-        _drop_torn_tail(episodes)
-        found = {trajectory_key(t): t for t in read_jsonl(episodes)}
+        found = _load_episodes(episodes)
     elif not resume:
         for name in (EPISODES, METRICS, REPORT):
             (out / name).unlink(missing_ok=True)
-    (out / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    try:
+        atomic_write_text(out / MANIFEST, manifest.model_dump_json(indent=2) + "\n")
+    except OSError as exc:
+        raise ConfigError(f"out: cannot write in {out}: {exc.strerror}") from None
     return found
+
+
+def _load_episodes(episodes: Path) -> dict[Key, Trajectory]:
+    """The newest record per key of a resumed file.
+
+    A torn last line is what a killed writer leaves (appends are flushed line by line):
+    it is cut off and its episode re-run. A bad line anywhere else was not written by a
+    killed run (an edit, a disk fault, another program): resuming over it is refused,
+    naming the file and line, rather than silently replaying episodes of a damaged file.
+    """
+    try:
+        _drop_torn_tail(episodes)
+        return {trajectory_key(t): t for t in read_jsonl(episodes)}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"resume: {episodes} is not UTF-8 (byte {exc.start}); fix it or run with resume=false"
+        ) from None
+    except ValueError as exc:
+        detail = str(exc).splitlines()[0][:200]
+        raise ConfigError(
+            f"resume: {detail}; a killed run only tears the last line, so this file was "
+            "changed by something else: remove that line or run with resume=false"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"resume: cannot read {episodes}: {exc.strerror}") from None
 
 
 def _drop_torn_tail(path: Path) -> None:
@@ -332,15 +368,15 @@ def finalize(
 ) -> MetricTable:
     """Rewrite the JSONL sorted; compute and write metrics and report for this config's jobs."""
     ordered = [results[k] for k in sorted(results)]
-    tmp = out / (EPISODES + ".tmp")
-    tmp.write_text("".join(t.to_json() + "\n" for t in ordered), encoding="utf-8")
-    os.replace(tmp, out / EPISODES)
+    atomic_write_text(out / EPISODES, "".join(t.to_json() + "\n" for t in ordered))
     wanted = {plan.key(job) for plan in plans for job in plan.jobs}
     counted = [t for t in ordered if trajectory_key(t) in wanted]
-    table = compute_metrics(counted, cfg.cost, cfg.confidence)
-    (out / METRICS).write_text(table.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    table = compute_metrics(
+        counted, cfg.cost, cfg.confidence, max_infra_failure_rate=cfg.max_infra_failure_rate
+    )
+    atomic_write_text(out / METRICS, table.model_dump_json(indent=2) + "\n")
     title = f"Eval: {cfg.policy} on {', '.join(cfg.env)} ({cfg.split})"
-    (out / REPORT).write_text(render_run_report(table, title=title), encoding="utf-8")
+    atomic_write_text(out / REPORT, render_run_report(table, title=title))
     return table
 
 
@@ -393,7 +429,7 @@ def evaluate(cfg: EvalConfig, plans: list[EnvPlan]) -> int:
         print(f"report: {out / REPORT}")
         if not cfg.check_frozen:
             return EXIT_OK
-        rerun = out.with_name(out.name + "-rerun")
+        rerun = rerun_folder(out)
         config = {**manifest.config, "resume": False, "out": str(rerun)}
         found = prepare_folder(rerun, manifest.model_copy(update={"config": config}), False)
         second = finalize(rerun, play(plans, policies, cfg, found, rerun), plans, cfg)
@@ -411,13 +447,41 @@ def evaluate(cfg: EvalConfig, plans: list[EnvPlan]) -> int:
     return EXIT_OK
 
 
+def rerun_folder(out: Path) -> Path:
+    """`<out>-rerun` beside `out` (for `out=.` too: the folder's real name is used)."""
+    folder = out.resolve()
+    if not folder.name:
+        raise ConfigError(f"out: check_frozen needs a folder with a name beside it, not {out}")
+    return folder.with_name(folder.name + "-rerun")
+
+
+def lock_folders(cfg: EvalConfig, argv: Sequence[str]) -> list[RunLock]:
+    """Hold the run folder (and the check_frozen rerun folder): one writer per folder."""
+    folders = [cfg.out_dir, *([rerun_folder(cfg.out_dir)] if cfg.check_frozen else [])]
+    command = " ".join(["python -m evals.run", *argv])
+    locks: list[RunLock] = []
+    try:
+        for folder in folders:
+            locks.append(RunLock(folder, command).acquire())
+    except FolderError as exc:
+        for lock in locks:
+            lock.release()
+        raise ConfigError(f"out: {exc}") from None
+    return locks
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         cfg = load_config(argv)
         plans = plan_jobs(cfg)  # envs first: plugin envs declare their own policies
         check_policy(cfg)
-        return evaluate(cfg, plans)
+        locks = lock_folders(cfg, argv)
+        try:
+            return evaluate(cfg, plans)
+        finally:
+            for lock in locks:
+                lock.release()
     except ConfigError as exc:
         print(f"evals.run: bad config: {exc}", file=sys.stderr)
         return EXIT_CONFIG
