@@ -133,6 +133,7 @@ def _overrides(tiny: Path, out: Path, steps: int, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_two_grpo_steps_end_to_end_then_resume(tiny: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM
 

@@ -85,6 +85,7 @@ def test_labels_cover_assistant_turns_only(tiny: Path, tmp_path: Path) -> None:
         assert tool_response in ids and all(label != tool_response for label in labels)
 
 
+@pytest.mark.slow
 def test_short_sft_end_to_end(tiny: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

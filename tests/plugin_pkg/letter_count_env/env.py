@@ -48,6 +48,7 @@ def correct(trajectory: Trajectory, scenario: Any) -> float:
 
 
 def generate(split: str) -> list[LetterScenario]:
+    """24 questions per split; train drops any question the frozen eval split asks."""
     rng = np.random.default_rng({"train": 1, "eval": 2}[split])
     made = []
     for i in range(24):
@@ -64,6 +65,9 @@ def generate(split: str) -> list[LetterScenario]:
                 split=split,
             )
         )
+    if split == "train":
+        held_out = {s.content_hash for s in generate("eval")}
+        made = [s for s in made if s.content_hash not in held_out]
     return made
 
 
