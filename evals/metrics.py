@@ -12,6 +12,10 @@ fills a `DeltaTable` of paired candidate − baseline deltas from the same `Epis
 * Episodes that ended in `termination == "policy_error"` are infrastructure failures,
   not behaviour: they are left out of every metric and counted by `policy_error_rate`
   (over all episodes), which a rule can cap.
+* **An incomplete run is never a clean result**: `MetricTable.status` counts the
+  episodes, how many completed and how many failed (infrastructure), and marks the run
+  `complete` only when failed / episodes <= `max_infra_failure_rate` (default 0.05).
+  The gate and the leaderboard refuse an incomplete run unless told otherwise.
 * Metric keys carry their arguments canonically: `format_pass_rate[tag=<answer>]`,
   `api_version_match_rate[version=3.2.1]`, `check_pass_rate[name=unit_tests]`.
   `METRICS` lists every name and its arguments; `evals.rules` validates against it.
@@ -41,7 +45,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from core.records import Termination, Trajectory
 from evals import stats
@@ -155,11 +159,43 @@ class CostConfig(BaseModel):
     tokens_per_second: float | None = Field(default=None, gt=0)
 
 
+DEFAULT_MAX_INFRA_FAILURE_RATE = 0.05
+
+
+class RunStatus(BaseModel):
+    """How much of a run is usable: completed vs infrastructure-failed episodes."""
+
+    episodes: int
+    completed: int
+    failed: int  # ended in policy_error: infrastructure, not behaviour
+    max_infra_failure_rate: float = DEFAULT_MAX_INFRA_FAILURE_RATE
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def infra_failure_rate(self) -> float:
+        return self.failed / self.episodes if self.episodes else 1.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def complete(self) -> bool:
+        return self.episodes > 0 and self.infra_failure_rate <= self.max_infra_failure_rate
+
+    def describe(self) -> str:
+        """One line: `18 of 20 episodes completed, 2 failed (infrastructure; 10.0% > 5%)`."""
+        limit = f"{self.infra_failure_rate:.1%} {'<=' if self.complete else '>'} "
+        limit += f"{self.max_infra_failure_rate:.0%}"
+        return (
+            f"{self.completed} of {self.episodes} episodes completed, {self.failed} failed "
+            f"(infrastructure; {limit})"
+        )
+
+
 class MetricTable(BaseModel):
     """slice → metric key → Estimate, for one run."""
 
     confidence: float
     slices: dict[str, dict[str, Estimate]]
+    status: RunStatus | None = None  # completed/failed counts; None in tables built by hand
 
     def get(self, slice_name: str, key: str) -> Estimate | None:
         return self.slices.get(slice_name, {}).get(key)
@@ -293,6 +329,7 @@ def compute_metrics(
     *,
     n_resamples: int = 2000,
     seed: int = 0,
+    max_infra_failure_rate: float = DEFAULT_MAX_INFRA_FAILURE_RATE,
 ) -> MetricTable:
     """Every metric the run produces, per slice (see the module contract)."""
     cfg = StatsConfig(confidence=confidence, n_resamples=n_resamples, seed=seed)
@@ -301,7 +338,14 @@ def compute_metrics(
         name: _slice_metrics(eps, idx, cost or CostConfig(), cfg)
         for name, idx in sorted(eps.slices.items())
     }
-    return MetricTable(confidence=confidence, slices=table)
+    failed = int(eps.cols["errored"].sum()) if eps.keys else 0
+    status = RunStatus(
+        episodes=len(eps.keys),
+        completed=len(eps.keys) - failed,
+        failed=failed,
+        max_infra_failure_rate=max_infra_failure_rate,
+    )
+    return MetricTable(confidence=confidence, slices=table, status=status)
 
 
 def _slice_metrics(

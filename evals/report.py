@@ -10,9 +10,13 @@ Pure functions from records to text; nothing here computes a statistic.
   success@1, candidate success@1, the key metrics of the rules on that slice with ✓/✗),
   then each rule with its value, then `VERDICT: GO` or `VERDICT: NO-GO` naming every
   failing rule.
-* `render_run_report(table)` renders one run's `MetricTable` as Markdown: a summary row
-  per slice (n, success@1 with its interval, reward, violation and escalation rates),
-  then every metric of every slice with point, interval, n and method.
+* `render_run_report(table)` renders one run's `MetricTable` as Markdown: the run's
+  status first (`INCOMPLETE RUN` when infrastructure failures pass the threshold), a
+  summary row per slice (completed and failed episodes, success@1 with its interval,
+  reward, violation and escalation rates), then every metric of every slice with
+  point, interval, n and method.
+* `completed_failed(metrics)` is the `completed / failed` cell that stands next to the
+  rates of a slice in every headline table (the gate's, the leaderboard's).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class SliceRow(BaseModel):
     slice: str
     baseline: Estimate | None = None  # success@1
     candidate: Estimate | None = None
+    baseline_counts: str = "—"  # completed / failed episodes (`completed_failed`)
+    candidate_counts: str = "—"
     notes: list[tuple[str, bool]] = Field(default_factory=list)
 
 
@@ -111,14 +117,21 @@ def _mark(passed: bool) -> str:
 
 
 def _table_cells(result: GateResult) -> tuple[list[str], list[list[str]]]:
-    header = ["Slice", "Baseline success@1", "Candidate success@1", "Other key metrics"]
+    header = [
+        "Slice",
+        "Baseline success@1",
+        "Candidate success@1",
+        "Completed/failed (base, cand)",
+        "Other key metrics",
+    ]
     rows = []
     for row in result.rows:
         notes = "; ".join(f"{text} {_mark(ok)}" for text, ok in row.notes)
         base = fmt(row.baseline.point) if row.baseline else "—"
         cand = fmt(row.candidate.point) if row.candidate else "—"
         name = "Aggregate" if row.slice == AGGREGATE else row.slice
-        rows.append([name, base, cand, notes])
+        counts = f"{row.baseline_counts}, {row.candidate_counts}"
+        rows.append([name, base, cand, counts, notes])
     return header, rows
 
 
@@ -209,6 +222,28 @@ _SUMMARY = [
 ]
 
 
+def completed_failed(metrics: dict[str, Estimate] | None) -> str:
+    """`completed / failed` episodes of a slice (failed = lost to infrastructure)."""
+    errors = (metrics or {}).get("policy_error_rate")
+    if errors is None:
+        return "—"
+    failed = errors.count or 0
+    return f"{errors.n - failed} / {failed}"
+
+
+def status_lines(table: MetricTable) -> list[str]:
+    """The run's completeness, first thing in a report: a clean result or an incomplete one."""
+    status = table.status
+    if status is None:
+        return []
+    if status.complete:
+        return [f"Run status: complete ({status.describe()})."]
+    return [
+        f"**INCOMPLETE RUN**: {status.describe()}. Rates below cover completed episodes "
+        "only; the gate and the leaderboard refuse this run unless `allow_incomplete=true`."
+    ]
+
+
 def render_run_report(table: MetricTable, title: str = "Eval report") -> str:
     """One run's metrics as Markdown: a summary per slice, then every metric with its CI."""
     level = f"{table.confidence:.0%}"
@@ -216,18 +251,20 @@ def render_run_report(table: MetricTable, title: str = "Eval report") -> str:
     summary = []
     for name in names:
         metrics = table.slices[name]
-        n = metrics.get("policy_error_rate")
         summary.append(
-            [f"`{name}`", str(n.n if n else 0)]
+            [f"`{name}`", completed_failed(metrics)]
             + [fmt_estimate(metrics.get(key)) for key, _ in _SUMMARY]
         )
     lines = [
         f"# {title}",
         "",
+        *([*status_lines(table), ""] if table.status else []),
         f"Point estimates with {level} confidence intervals; `n` counts the observations "
-        "behind each number. Metrics a run does not produce are left out, not shown as zero.",
+        "behind each number; `completed / failed` counts episodes (failed = lost to "
+        "infrastructure, left out of every rate). Metrics a run does not produce are left "
+        "out, not shown as zero.",
         "",
-        *_md_table(["slice", "n", *(label for _, label in _SUMMARY)], summary),
+        *_md_table(["slice", "completed / failed", *(label for _, label in _SUMMARY)], summary),
     ]
     for name in names:
         rows = [

@@ -60,6 +60,7 @@ from evals.metrics import CostConfig, MetricTable, compute_metrics
 from evals.progress import EpisodeProgress
 from evals.report import render_run_report
 from evals.stats import Estimate
+from policies.openai_compat import EndpointOptions
 from scenarios.schema import scenario_set_hash
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -94,6 +95,8 @@ class EvalConfig(BaseModel):
     confidence: float = Field(default=0.95, gt=0, lt=1)
     sampling: Sampling = Field(default_factory=Sampling)
     cost: CostConfig = Field(default_factory=CostConfig)
+    endpoint: EndpointOptions = Field(default_factory=EndpointOptions)  # policy=openai
+    max_infra_failure_rate: float = Field(default=0.05, ge=0, le=1)  # above: run incomplete
 
     @field_validator("env", mode="before")
     @classmethod
@@ -216,7 +219,12 @@ def make_policy(cfg: EvalConfig, env: str) -> Policy:
 
         assert cfg.model is not None and cfg.base_url is not None
         return OpenAICompatPolicy(
-            cfg.model, cfg.base_url, seed=cfg.seed, max_concurrency=cfg.batch_size, **sampling
+            cfg.model,
+            cfg.base_url,
+            seed=cfg.seed,
+            max_concurrency=cfg.batch_size,
+            **sampling,
+            **cfg.endpoint.model_dump(),
         )
     from policies.registry import make_policy as make_named
 

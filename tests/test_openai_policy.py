@@ -1,104 +1,167 @@
-"""policy=openai against a real HTTP server on loopback that serves canned chat completions.
+"""policy=openai against real HTTP servers on loopback.
 
-The server (http.server in a thread, on a free port) answers like an OpenAI-compatible
-endpoint: a structured tool call on the first turn, a final answer once it has seen a
-tool result. It can fail its first requests (503) or refuse everything (400).
+* A FastAPI app served by uvicorn (in a thread, on a free port) answers like an
+  OpenAI-compatible endpoint: a structured tool call on the first turn, a final answer
+  once it has seen a tool result. A script makes it misbehave request by request: 5xx,
+  429 with Retry-After, stalls past the client's timeout, garbled bodies, lone
+  surrogates, token counts as strings, refusals.
+* `transformers serve` (a real server no one here wrote) with the project's tiny model,
+  marked slow.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.policy import PolicyRequest
-from core.records import Execution, Termination, read_jsonl
+from core.records import Execution, Termination, Trajectory, read_jsonl
 from evals.run import EXIT_OK, main
 from policies.openai_compat import EndpointError, OpenAICompatPolicy
 
+fastapi = pytest.importorskip("fastapi")
+uvicorn = pytest.importorskip("uvicorn")
+Request = fastapi.Request  # at module level: FastAPI resolves the handler's annotations here
+Response = fastapi.Response
+
+FINAL = "All done, thank you for waiting."
+
 
 @dataclass
-class Canned:
-    """What the server saw and how it should misbehave."""
+class Script:
+    """How the server answers: `plan[i]` is the mode of request i, then `default`."""
 
-    fail_first: int = 0
-    status: int = 200
+    plan: list[str] = field(default_factory=list)
+    default: str = "ok"
+    stall_s: float = 2.0
     bodies: list[dict[str, Any]] = field(default_factory=list)
     auth: list[str | None] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def next_mode(self, body: dict[str, Any], auth: str | None) -> str:
         with self.lock:
             self.bodies.append(body)
-            if len(self.bodies) <= self.fail_first:
-                return 503, {"error": {"message": "overloaded, try again"}}
-        if self.status != 200:
-            return self.status, {"error": {"message": "model 'nope' does not exist"}}
-        if any(m["role"] == "tool" for m in body["messages"]):
-            message = {"role": "assistant", "content": "All done, thank you for waiting."}
-        else:
-            call = {"name": "get_current_date", "arguments": "{}"}
-            message = {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": call}],
-            }
-        usage = {"prompt_tokens": 100 + len(body["messages"]), "completion_tokens": 7}
-        return 200, {
-            "id": "c",
-            "object": "chat.completion",
-            "choices": [{"message": message}],
-            "usage": usage,
+            self.auth.append(auth)
+            index = len(self.bodies) - 1
+            if any("fail-me" in str(m.get("content")) for m in body["messages"]):
+                return "400"
+            return self.plan[index] if index < len(self.plan) else self.default
+
+
+def completion(body: dict[str, Any], mode: str) -> dict[str, Any]:
+    """A chat completion: a tool call first, the final answer after a tool result."""
+    if any(m["role"] == "tool" for m in body["messages"]):
+        content = FINAL + (" \ud800" if mode == "surrogate" else "")
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+    else:
+        arguments = '{"note": "\\ud800"}' if mode == "surrogate" else "{}"
+        call = {"name": "get_current_date", "arguments": arguments}
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": call}],
         }
+    usage: dict[str, Any] = {"prompt_tokens": 100 + len(body["messages"]), "completion_tokens": 7}
+    if mode == "usage_strings":
+        usage = {"prompt_tokens": "12", "completion_tokens": "many"}
+    return {"id": "c", "object": "chat.completion", "choices": [{"message": message}], "usage": usage}
+
+
+def build_app(script: Script) -> Any:
+    app = fastapi.FastAPI()
+
+    def reply(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+        # ensure_ascii: a lone surrogate goes out as the escape "\ud800", as a buggy server's would
+        data = json.dumps(payload, ensure_ascii=True).encode()
+        return Response(data, status_code=status, headers=headers, media_type="application/json")
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        mode = script.next_mode(body, request.headers.get("authorization"))
+        with script.lock:
+            script.in_flight += 1
+            script.max_in_flight = max(script.max_in_flight, script.in_flight)
+        try:
+            if mode in ("stall", "slow"):
+                await asyncio.sleep(script.stall_s)
+            if mode in ("500", "503"):
+                return reply(int(mode), {"error": {"message": "overloaded, try again"}})
+            if mode == "429":
+                return reply(429, {"error": {"message": "rate limited"}}, {"Retry-After": "0"})
+            if mode in ("400", "404"):
+                return reply(int(mode), {"error": {"message": "model 'nope' does not exist"}})
+            if mode == "garbage":
+                return Response(b"<html>502 upstream</html>", media_type="text/html")
+            if mode == "no_choices":
+                return reply(200, {"id": "c", "choices": []})
+            return reply(200, completion(body, mode))
+        finally:
+            with script.lock:
+                script.in_flight -= 1
+
+    return app
 
 
 @pytest.fixture
-def server() -> Iterator[tuple[str, Canned]]:
-    canned = Canned()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            if self.path != "/v1/chat/completions":
-                self.send_error(404)
-                return
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            canned.auth.append(self.headers.get("Authorization"))
-            status, payload = canned.answer(body)
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            if status == 503:
-                self.send_header("Retry-After", "0")  # the policy honours it: no waiting
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+def server() -> Iterator[tuple[str, Script]]:
+    script = Script()
+    config = uvicorn.Config(build_app(script), host="127.0.0.1", port=0, log_level="error")
+    httpd = uvicorn.Server(config)
+    thread = threading.Thread(target=httpd.run, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", canned
-    httpd.shutdown()
-    httpd.server_close()
+    deadline = time.monotonic() + 10
+    while not httpd.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    port = httpd.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}/v1", script
+    httpd.should_exit = True
+    thread.join(timeout=10)
 
 
 def request(text: str, seed: int = 1) -> PolicyRequest:
-    return PolicyRequest(messages=[{"role": "user", "content": text}], tools=[], seed=seed)
+    return PolicyRequest(
+        messages=[{"role": "user", "content": text}], tools=[], scenario_id=text, seed=seed
+    )
+
+
+def quick_policy(url: str, **kwargs: Any) -> OpenAICompatPolicy:
+    options = {"backoff_s": 0.01, "max_retries": 3, "timeout_s": 5.0, **kwargs}
+    return OpenAICompatPolicy("m", url, **options)
+
+
+def eval_argv(url: str, out: Path, limit: int, *extra: str) -> list[str]:
+    return [
+        "policy=openai",
+        "model=canned-1",
+        f"base_url={url}",
+        f"limit={limit}",
+        f"out={out}",
+        "endpoint.backoff_s=0.01",
+        *extra,
+    ]
 
 
 def test_policy_openai_runs_an_eval_with_structured_tool_calls(server, tmp_path, monkeypatch):
-    url, canned = server
+    url, script = server
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     out = tmp_path / "run"
-    argv = ["policy=openai", "model=canned-1", f"base_url={url}", "limit=3", f"out={out}"]
-    assert main(argv) == EXIT_OK
+    assert main(eval_argv(url, out, 3)) == EXIT_OK
 
     episodes = list(read_jsonl(out / "episodes.jsonl"))
     assert len(episodes) == 3
@@ -106,74 +169,274 @@ def test_policy_openai_runs_an_eval_with_structured_tool_calls(server, tmp_path,
         assert t.policy == "openai:canned-1" and t.termination == Termination.FINAL_ANSWER
         assert [(c.name, c.execution) for c in t.tool_calls] == [("get_current_date", Execution.OK)]
         assert t.messages[2].tool_calls[0].function.name == "get_current_date"
-        assert t.final_answer == "All done, thank you for waiting."
-        assert t.tokens.completion == 14 and len(t.latency_ms) == 2
-    assert len(canned.bodies) == 6 and set(canned.auth) == {"Bearer sk-test"}
-    first = canned.bodies[0]
+        assert t.final_answer == FINAL
+        # usage: prompt 100 + 2 messages, then 100 + 4; completion 7 per turn
+        assert (t.tokens.prompt, t.tokens.completion) == (102 + 104, 14)
+        assert len(t.latency_ms) == 2 and all(ms > 0 for ms in t.latency_ms)
+    assert len(script.bodies) == 6 and set(script.auth) == {"Bearer sk-test"}
+    first = script.bodies[0]
     assert first["model"] == "canned-1" and first["temperature"] == 0.0
     assert {tool["function"]["name"] for tool in first["tools"]} >= {"issue_refund"}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["llm_sha"] == f"openai:canned-1@{url}"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"]["completed"] == 3 and metrics["status"]["complete"] is True
 
 
-def test_transient_failures_are_retried_with_backoff(server):
-    url, canned = server
-    canned.fail_first = 2
-    policy = OpenAICompatPolicy("m", url, backoff_s=5.0, max_retries=3)  # Retry-After wins
+def test_429_is_retried_honouring_retry_after(server):
+    url, script = server
+    script.plan = ["429", "429", "429"]  # Retry-After: 0 each time, so no 5 s backoff
+    policy = quick_policy(url, backoff_s=5.0, max_backoff_s=5.0)
+    started = time.perf_counter()
     try:
         response = policy.act([request("hello")])[0]
     finally:
         policy.close()
+    assert time.perf_counter() - started < 2.0
     assert response.message["tool_calls"][0]["function"]["name"] == "get_current_date"
     assert "index" not in response.message["tool_calls"][0]  # only what the env accepts
-    assert len(canned.bodies) == 3
+    assert len(script.bodies) == 4 and policy.stats.retries == 3 and policy.stats.failures == 0
+
+
+def test_server_errors_back_off_exponentially(server):
+    url, script = server
+    script.plan = ["503", "500"]
+    policy = quick_policy(url, backoff_s=0.2)
+    started = time.perf_counter()
+    try:
+        policy.act([request("hello")])
+    finally:
+        policy.close()
+    # waits 0.2 s then 0.4 s before the third attempt
+    assert 0.6 <= time.perf_counter() - started < 3.0
+    assert len(script.bodies) == 3
 
 
 def test_a_refused_request_fails_at_once_with_the_servers_message(server):
-    url, canned = server
-    canned.status = 404
-    policy = OpenAICompatPolicy("nope", url, backoff_s=0.01)
+    url, script = server
+    script.default = "404"
+    policy = quick_policy(url)
     try:
         with pytest.raises(EndpointError, match="HTTP 404: model 'nope' does not exist"):
             policy.act([request("hello")])
     finally:
         policy.close()
-    assert len(canned.bodies) == 1
+    assert len(script.bodies) == 1 and policy.stats.failures == 1
 
 
-def test_exhausted_retries_are_policy_errors_that_a_resume_plays_again(server, tmp_path):
-    url, canned = server
-    canned.fail_first = 10_000
+def test_a_stalled_request_times_out_and_is_retried(server):
+    url, script = server
+    script.plan, script.stall_s = ["stall"], 3.0
+    policy = quick_policy(url, timeout_s=0.3)
+    try:
+        response = policy.act([request("hello")])[0]
+    finally:
+        policy.close()
+    assert response.message["tool_calls"][0]["function"]["name"] == "get_current_date"
+    assert len(script.bodies) == 2 and response.latency_ms >= 300
+
+
+def test_the_retry_budget_bounds_a_request(server):
+    url, script = server
+    script.default, script.stall_s = "stall", 3.0
+    policy = quick_policy(url, timeout_s=0.2, max_retries=50, backoff_s=0.05, budget_s=0.8)
+    started = time.perf_counter()
+    try:
+        with pytest.raises(EndpointError, match="retry budget of 0.8 s spent"):
+            policy.act([request("hello")])
+    finally:
+        policy.close()
+    assert time.perf_counter() - started < 2.0 and len(script.bodies) < 6
+
+
+def test_hostile_bodies_are_sanitised(server):
+    url, script = server
+    script.plan = ["garbage", "no_choices", "surrogate", "usage_strings"]
+    policy = quick_policy(url)
+    tool_turn = request("hello")
+    tool_turn.messages.append({"role": "tool", "content": "2026-03-10", "tool_call_id": "call_a"})
+    try:
+        first = policy.act([request("hello")])[0]  # garbage, no choices, then surrogates
+        second = policy.act([tool_turn])[0]  # usage as strings
+    finally:
+        policy.close()
+    arguments = first.message["tool_calls"][0]["function"]["arguments"]
+    assert json.loads(arguments) == {"note": "\ufffd"}
+    assert second.text == FINAL and second.message["content"] == FINAL
+    assert (second.prompt_tokens, second.completion_tokens) == (12, None)
+    assert len(script.bodies) == 4
+
+
+def test_surrogates_and_usage_strings_do_not_lose_an_eval(server, tmp_path):
+    url, script = server
+    script.default = "surrogate"
+    script.plan = ["usage_strings"] * 2 + ["garbage"] * 2
     out = tmp_path / "run"
-    argv = ["policy=openai", "model=m", f"base_url={url}", "limit=2", f"out={out}"]
+    assert main(eval_argv(url, out, 4, "batch_size=2")) == EXIT_OK
+    lines = (out / "episodes.jsonl").read_text(encoding="utf-8").splitlines()
+    episodes = [Trajectory.from_json(line) for line in lines]
+    assert len(episodes) == 4
+    assert [t.termination for t in episodes] == [Termination.FINAL_ANSWER] * 4
+    assert all(t.final_answer == FINAL + " \ufffd" for t in episodes)
+    # the first batch's two requests reported prompt_tokens "12" (completion "many": absent)
+    assert sorted(t.tokens.prompt for t in episodes)[:2] == [12 + 104, 12 + 104]
+
+
+def test_exhausted_retries_are_infrastructure_failures_that_a_resume_plays_again(
+    server, tmp_path
+):
+    url, script = server
+    script.default = "503"
+    out = tmp_path / "run"
+    argv = eval_argv(url, out, 2, "endpoint.max_retries=1")
     assert main(argv) == EXIT_OK
     episodes = list(read_jsonl(out / "episodes.jsonl"))
     assert [t.termination for t in episodes] == [Termination.POLICY_ERROR] * 2
     assert "HTTP 503" in episodes[0].info["policy_error"]
+    status = json.loads((out / "metrics.json").read_text())["status"]
+    assert (status["completed"], status["failed"], status["complete"]) == (0, 2, False)
+    assert "**INCOMPLETE RUN**: 0 of 2 episodes completed, 2 failed" in (
+        out / "report.md"
+    ).read_text()
 
-    canned.fail_first = 0  # the endpoint is back: resuming plays the lost episodes again
+    script.default = "ok"  # the endpoint is back: resuming plays the lost episodes again
     assert main([*argv, "resume=true"]) == EXIT_OK
     episodes = list(read_jsonl(out / "episodes.jsonl"))
     assert [t.termination for t in episodes] == [Termination.FINAL_ANSWER] * 2
+    assert json.loads((out / "metrics.json").read_text())["status"]["complete"] is True
 
 
-def test_a_batch_is_sent_concurrently_and_answered_in_order(server):
-    url, canned = server
-    policy = OpenAICompatPolicy("m", url, max_concurrency=4)
+def test_one_failed_request_does_not_resend_its_batch_mates(server):
+    url, script = server
+    policy = quick_policy(url, max_concurrency=4)
+    batch = [request(f"q{i}", seed=i) for i in range(3)] + [request("fail-me", seed=9)]
+    try:
+        with pytest.raises(EndpointError, match="HTTP 400"):
+            policy.act(batch)
+        # the rollout loop then asks one by one: answered from the batch's outcomes
+        alone = [policy.act([r])[0].message["tool_calls"][0]["id"] for r in batch[:3]]
+        with pytest.raises(EndpointError, match="HTTP 400"):
+            policy.act([batch[3]])
+    finally:
+        policy.close()
+    assert alone == ["call_a"] * 3 and len(script.bodies) == 4
+
+
+def test_concurrency_is_capped_and_answers_keep_request_order(server):
+    url, script = server
+    script.default, script.stall_s = "slow", 0.2
+    policy = quick_policy(url, max_concurrency=2)
     batch = [request(f"q{i}", seed=i) for i in range(6)]
     batch[3].messages.append(
-        {
-            "role": "tool",
-            "content": "2026-03-10",
-            "name": "get_current_date",
-            "tool_call_id": "call_a",
-        }
+        {"role": "tool", "content": "2026-03-10", "name": "get_current_date", "tool_call_id": "a"}
     )
     try:
         responses = policy.act(batch)
     finally:
         policy.close()
-    assert [r.text for r in responses].count("All done, thank you for waiting.") == 1
-    assert responses[3].text == "All done, thank you for waiting."
-    assert all("name" not in m for b in canned.bodies for m in b["messages"] if m["role"] == "tool")
-    assert len({b["seed"] for b in canned.bodies}) == 6
+    assert script.max_in_flight == 2
+    assert [r.text for r in responses] == ["", "", "", FINAL, "", ""]
+    assert all("name" not in m for b in script.bodies for m in b["messages"] if m["role"] == "tool")
+    assert len({b["seed"] for b in script.bodies}) == 6
+
+
+def test_text_tool_calls_are_parsed_with_the_configured_format(server, monkeypatch):
+    url, _ = server
+    text = '[TOOL_CALLS] [{"name": "get_order", "arguments": {"order_id": 1001}}]'
+    import policies.openai_compat as compat
+
+    monkeypatch.setattr(compat, "_content", lambda value: text)
+    policy = quick_policy(url, tool_format="mistral")
+    tool_turn = request("hello")
+    tool_turn.messages.append({"role": "tool", "content": "x", "tool_call_id": "call_a"})
+    try:
+        message = policy.act([tool_turn])[0].message  # the server sent no structured calls
+    finally:
+        policy.close()
+    call = message["tool_calls"][0]["function"]
+    assert (call["name"], json.loads(call["arguments"])) == ("get_order", {"order_id": 1001})
+    assert message["content"] == ""
+    with pytest.raises(ValueError, match="tool_format: unknown format 'xml'"):
+        OpenAICompatPolicy("m", url, tool_format="xml")
+
+
+# --- a real server no one here wrote: `transformers serve` with the tiny model -------------
+
+
+def _serving_available() -> str | None:
+    try:
+        from transformers.utils.import_utils import is_serve_available
+    except ImportError:
+        return "transformers is not installed"
+    if not is_serve_available():
+        return "transformers serve needs its [serving] extra (openai, fastapi, uvicorn)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_serving_available() is not None, reason=str(_serving_available()))
+def test_an_eval_against_transformers_serve(tmp_path):
+    from trainers.tiny_model import build_tiny_model
+
+    corpus = ["Hello, my order #1001 is late.", "I refunded order #1001."] * 10
+    model = build_tiny_model(
+        tmp_path / "tiny", corpus, vocab_size=512, hidden_size=32, num_layers=1, num_heads=2,
+        num_kv_heads=1,
+    )  # fmt: skip
+    port = _free_port()
+    cli = shutil.which("transformers", path=str(Path(sys.executable).parent))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [cli or "transformers", "serve", str(model), "--port", str(port), "--host", "127.0.0.1",
+         "--device", "cpu"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/v1"
+        _wait_healthy(f"http://127.0.0.1:{port}/health", proc)
+        out = tmp_path / "run"
+        argv = [
+            "policy=openai",
+            f"model={model}",
+            f"base_url={url}",
+            "limit=4",
+            "batch_size=4",
+            "max_turns=2",
+            "sampling.max_new_tokens=8",
+            f"out={out}",
+        ]
+        assert main(argv) == EXIT_OK
+        episodes = list(read_jsonl(out / "episodes.jsonl"))
+        assert len(episodes) == 4
+        status = json.loads((out / "metrics.json").read_text())["status"]
+        assert status["completed"] + status["failed"] == 4
+        for t in episodes:
+            if t.termination == Termination.POLICY_ERROR:
+                continue  # an infrastructure failure, counted apart
+            assert t.tokens.completion >= 1 and t.tokens.prompt > 100  # the server's usage
+            assert all(ms > 0 for ms in t.latency_ms)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"transformers serve exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail("transformers serve did not become healthy in 120 s")
