@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from datetime import datetime
 from functools import cached_property
 
@@ -35,6 +36,11 @@ class Scenario(BaseModel):
         data = self.model_dump(mode="json", exclude={"id", "split"})
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def unknown_slices(scenario: Scenario, known: Collection[str]) -> list[str]:
+    """The scenario's slice tags that are not in `known` (an env's declared slices)."""
+    return [name for name in scenario.slices if name not in known]
 
 
 def scenario_set_hash(scenarios: list[Scenario]) -> str:
