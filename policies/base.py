@@ -15,11 +15,11 @@ optionally after a short `<think>`, or a plain reply to the customer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from core.policy import Policy, PolicyRequest, PolicyResponse
+from core.render import hermes_call
 
 __all__ = [
     "Policy",
@@ -33,8 +33,7 @@ __all__ = [
 
 def tool_call_text(name: str, arguments: dict[str, Any], *, think: str | None = None) -> str:
     """One Hermes tool call, as a model following the chat template would write it."""
-    call = json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False)
-    block = f"<tool_call>\n{call}\n</tool_call>"
+    block = hermes_call(name, arguments)
     return f"<think>{think}</think>\n{block}" if think else block
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from core.records import Message, Trajectory
+from core.render import hermes_message
 from tools.calls import parse_text
 
 USAGE = "env=refund_agent split=train out=PATH [policy=expert] [seed=0] [limit=N]"
@@ -95,16 +96,10 @@ def _assistant(message: Message, after: Sequence[Message]) -> dict[str, Any]:
 
 def hermes_text(message: dict[str, Any]) -> str:
     """An exported assistant message as the Hermes text a model writes."""
-    blocks = [
-        "<tool_call>\n"
-        + json.dumps(
-            {"name": call["function"]["name"], "arguments": call["function"]["arguments"]},
-            ensure_ascii=False,
-        )
-        + "\n</tool_call>"
-        for call in message.get("tool_calls") or []
+    calls = [
+        (c["function"]["name"], c["function"]["arguments"]) for c in message.get("tool_calls") or []
     ]
-    return "\n".join(part for part in (message.get("content") or "", *blocks) if part)
+    return hermes_message(message.get("content") or "", calls)
 
 
 def export_sft(trajectories: Iterable[Trajectory], path: str | Path) -> int:
