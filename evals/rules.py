@@ -152,11 +152,27 @@ class _Token:
 
 
 def load_rules(path: str | Path) -> RuleSet:
-    """Read and parse a rules file (a missing file raises FileNotFoundError naming it)."""
+    """Read and parse a rules file (a missing file raises FileNotFoundError naming it;
+    bytes that are not UTF-8 a `RuleSyntaxError` at their line and column)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"rules file not found: {path}")
-    return parse_rules(path.read_text(encoding="utf-8"), str(path))
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # name the file, line and column, like a syntax error
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line_end = data.find(b"\n", exc.start)
+        line = data[line_start : line_end if line_end >= 0 else len(data)]
+        raise RuleSyntaxError(
+            str(path),
+            data.count(b"\n", 0, exc.start) + 1,
+            len(data[line_start : exc.start].decode("utf-8", "replace")) + 1,
+            f"byte 0x{data[exc.start]:02x}",
+            "UTF-8 text",
+            line.decode("utf-8", "replace"),
+        ) from None
+    return parse_rules(text, str(path))
 
 
 def parse_rules(
