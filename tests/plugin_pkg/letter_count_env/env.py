@@ -14,12 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from core.records import Message, Trajectory
-from envs import ToolEnv
-from rewards.spec import RewardFn
-from rewards.tool_use import tool_execution
-from scenarios.schema import Scenario
-from tools.schema import Tool, tool
+from toolgym import Message, RewardFn, Scenario, Tool, ToolEnv, Trajectory, tool, tool_execution
 
 WORDS = ("strawberry", "banana", "mississippi", "bookkeeper", "committee", "parallel")
 ANSWER = re.compile(r"<answer>\s*(\d+)\s*</answer>")

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any, ClassVar
 
-from policies.base import ScriptedPolicy, tool_call_text
+from toolgym import ScriptedPolicy, tool_call_text
 
 QUESTION = re.compile(r"How many (\w)'s are in (\w+)\?")
 
