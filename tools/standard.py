@@ -68,6 +68,8 @@ def evaluate_arithmetic(expression: str) -> float | int:
         )
     except SyntaxError as exc:
         raise CalculatorError(f"not an arithmetic expression: {exc.msg}") from None
+    except ValueError:  # UnicodeEncodeError: a lone surrogate is the caller's text, not a bug
+        raise CalculatorError("not an arithmetic expression: invalid Unicode text") from None
     return _eval(tree.body)
 
 
