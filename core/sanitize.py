@@ -10,7 +10,8 @@ print, bytes or arbitrary objects. Everything that crosses into a record goes th
 * `sanitize(value, max_nodes=...)` -> `Sanitized(value, problem)`: a fresh, plain JSON
   value (dict with str keys, list, str, int, finite float, bool, None) that never shares
   a container with the input, and `problem`, a short phrase naming the first thing that
-  was not plain JSON and where (`"a reference cycle at arguments.a"`), or None.
+  was not plain JSON and where (`"a reference cycle at arguments.a"`), or None. Lone
+  surrogates are not a problem: they are an encoding accident, and are only replaced.
   Replacements are deterministic: lone surrogates -> U+FFFD; bytes -> UTF-8 text with
   undecodable bytes as `\\xNN` escapes; a key that is not a string -> its JSON text for
   numbers/bool/None, else `<TypeName>`; a cycle -> `"<cycle>"`; nesting past `MAX_DEPTH`
@@ -80,11 +81,7 @@ class _Walk:
         if isinstance(value, str):
             if isinstance(value, Enum):  # a StrEnum is a str: keep its value, not its name
                 value = value.value
-            raw = str.__str__(value)
-            text = clean_text(raw)
-            if text is not raw:
-                self.note("a lone surrogate", path)
-            return text
+            return clean_text(str.__str__(value))
         if isinstance(value, int) and not isinstance(value, Enum):
             if value.bit_length() > MAX_INT_BITS:
                 self.note(f"an integer longer than {MAX_INT_BITS} bits", path)
@@ -130,11 +127,7 @@ class _Walk:
 
     def key(self, key: Any, path: tuple[Any, ...] | None) -> str:
         if isinstance(key, str) and not isinstance(key, Enum):
-            raw = str.__str__(key)
-            text = clean_text(raw)
-            if text is not raw:
-                self.note("a lone surrogate in a key", path)
-            return text
+            return clean_text(str.__str__(key))
         self.note(f"a key that is not a string ({type(key).__name__})", path)
         if key is None or isinstance(key, bool):
             return {None: "null", True: "true", False: "false"}[key]
@@ -181,9 +174,14 @@ def _sort_key(item: Any) -> tuple[str, str]:
     return type(item).__name__, clean_text(str(item)) if plain else ""
 
 
-def _render_path(path: tuple[Any, ...] | None) -> str:
+def _render_path(path: tuple[Any, ...] | None, shown: int = 8) -> str:
+    """`function.arguments.a[0]`; past `shown` parts, the first ones and `...`."""
     parts: list[str] = []
     while path is not None:
         path, part = path
         parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
-    return "".join(reversed(parts)).lstrip(".")
+    parts.reverse()
+    if len(parts) > shown:
+        parts = [*parts[:shown], "..."]
+    text = "".join(parts)
+    return text[1:] if text.startswith(".") else text
