@@ -5,22 +5,20 @@ past refunds), the customer's opening message, what the simulated customer knows
 how they behave, and the expected end state: which orders must be refunded exactly
 once, and whether the case must go to a human.
 
-The refund policy the agent is told (and the expert follows) lives here too, so the
-scenario generator, the tools and the rewards agree on one set of rules.
+The refund policy text the agent is told lives here; its numbers and the eligibility
+verdict live in `core.refund_policy`, so the generator, the tools and the rewards agree.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from core.refund_policy import APPROVAL_LIMIT_USD, REFUND_WINDOW_DAYS  # rules live in core
 from scenarios.schema import Scenario
 
-REFUND_WINDOW_DAYS = 30
-APPROVAL_LIMIT_USD = 500.0
-REFUNDABLE_STATUSES = ("lost", "damaged")
 REFUND_SLICES = (
     "refund_happy",
     "refund_ineligible",
@@ -134,33 +132,3 @@ class RefundScenario(Scenario):
     def requires_escalation(self) -> bool:
         return self.expected.escalate
 
-
-def refund_verdict(
-    db: dict[str, Any], customer_id: int, order_id: int, today: date
-) -> dict[str, Any] | None:
-    """What check_refund reports, from the live (JSON-native) database; None if no match."""
-    order = db["orders"].get(str(order_id))
-    if order is None or order["customer_id"] != customer_id:
-        return None
-    age = (today - date.fromisoformat(order["shipped_on"])).days
-    past = db["refunds"].get(str(order_id))
-    if past is not None:
-        eligible, reason = False, f"already refunded on {past['refunded_on']}"
-    elif order["status"] not in REFUNDABLE_STATUSES:
-        eligible, reason = False, f"order status is '{order['status']}', not lost or damaged"
-    elif age > REFUND_WINDOW_DAYS:
-        eligible, reason = (
-            False,
-            f"shipped {age} days ago, outside the {REFUND_WINDOW_DAYS}-day window",
-        )
-    else:
-        eligible, reason = True, f"order is {order['status']} and within the refund window"
-    return {
-        "order_id": order_id,
-        "customer_id": customer_id,
-        "order_status": order["status"],
-        "amount": order["amount"],
-        "refund_status": "refunded" if past is not None else "none",
-        "eligible": eligible,
-        "reason": reason,
-    }

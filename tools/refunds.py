@@ -5,6 +5,8 @@ trajectory files unchanged. Lookups that find nothing *run* but return a wrong/e
 result (`Execution.WRONG`): `check_refund(session_id, ...)` is exactly that case, while
 `check_refund("Alice Smith", ...)` is a type mismatch that never runs.
 `issue_refund` enforces no policy: the agent decides, the rewards judge the end state.
+Every body is a few dictionary lookups, bounded by construction, so the tools run inline
+(`timeout_s=None`: no worker thread, see `tools.toolbox`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.records import Execution
-from scenarios.refund import refund_verdict
+from core.refund_policy import refund_verdict
 from tools.sandbox import Sandbox
 from tools.schema import tool
 from tools.toolbox import ToolResult
@@ -26,7 +28,7 @@ def _session_customer(ctx: Sandbox, session_id: int) -> int | None:
     return ctx.db["sessions"].get(str(session_id))
 
 
-@tool
+@tool(timeout_s=None)
 def get_customer_id(ctx: Sandbox, session_id: int) -> Any:
     """Look up the id of the customer in a chat session.
 
@@ -39,7 +41,7 @@ def get_customer_id(ctx: Sandbox, session_id: int) -> Any:
     return {"customer_id": customer_id}
 
 
-@tool
+@tool(timeout_s=None)
 def get_customer_name(ctx: Sandbox, session_id: int) -> Any:
     """Look up the name of the customer in a chat session.
 
@@ -52,7 +54,7 @@ def get_customer_name(ctx: Sandbox, session_id: int) -> Any:
     return {"name": ctx.db["customers"][str(customer_id)]["name"]}
 
 
-@tool
+@tool(timeout_s=None)
 def get_order(ctx: Sandbox, order_id: int) -> Any:
     """Get an order's details: owner, item, amount, status and ship date.
 
@@ -65,7 +67,7 @@ def get_order(ctx: Sandbox, order_id: int) -> Any:
     return {"order_id": order_id, **order}
 
 
-@tool
+@tool(timeout_s=None)
 def track_order(ctx: Sandbox, order_id: int) -> Any:
     """Get the carrier's tracking status of an order.
 
@@ -84,7 +86,7 @@ def track_order(ctx: Sandbox, order_id: int) -> Any:
     }
 
 
-@tool
+@tool(timeout_s=None)
 def check_refund(ctx: Sandbox, customer_id: int, order_id: int) -> Any:
     """Check an order's refund status and eligibility under the refund policy.
 
@@ -98,7 +100,7 @@ def check_refund(ctx: Sandbox, customer_id: int, order_id: int) -> Any:
     return verdict
 
 
-@tool
+@tool(timeout_s=None)
 def issue_refund(ctx: Sandbox, customer_id: int, order_id: int, reason: str) -> Any:
     """Refund an order in full. Check eligibility with check_refund first.
 

@@ -1,26 +1,43 @@
-"""Typed tools: a Python function whose arguments are a pydantic model.
+"""Typed tools: a Python function whose arguments are a pydantic model, or a JSON Schema.
 
 `@tool` turns `def check_refund(ctx, customer_id: int, order_id: int) -> dict` into a
 `Tool`: the first parameter receives the episode's sandbox, the rest become a strict
 pydantic argument model, exported as an OpenAI-style JSON function schema (descriptions
-come from the Google-style docstring). `Tool.validate(arguments)` never raises: it returns
-the validated keyword arguments or a `CallError` whose message names the parameter,
-for example ``ERROR: Type mismatch in parameter 'customer_id': expected integer, got
-string 'Alice Smith'``.
+come from the Google-style docstring; nested models and enums stay in its `$defs`, so the
+schema is self-contained). `tool_from_json_schema(description, fn)` builds the same kind
+of `Tool` from an MCP, OpenAI or BFCL function description (`tools.json_schema`).
+
+`Tool.validate(arguments)` never raises: it returns the validated keyword arguments or a
+`CallError` whose message names the parameter, for example ``ERROR: Type mismatch in
+parameter 'customer_id': expected integer, got string 'Alice Smith'``. Arguments are
+checked as the JSON they were sent as: no coercion (`"12"` is not an integer, `12.0` is
+not one either), but a date, enum, tuple, Decimal or UUID parameter takes its JSON
+encoding (`"2026-02-01"`, the enum's value, an array, a number or string, a UUID string),
+exactly as the exported schema advertises.
+
+A tool's name must match OpenAI's pattern `^[a-zA-Z0-9_-]{1,64}$` (ValueError at
+definition). A tool declares `timeout_s` (default `DEFAULT_TIMEOUT_S`; None runs it inline,
+for bodies bounded by construction): the `Toolbox` enforces it. `Tool.schema` is a fresh
+copy on every access, so no caller can change a tool that other envs share.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from pydantic import ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import PydanticSerializationError, to_json
 
 from core.records import ErrorKind, Termination
 
+TOOL_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+DEFAULT_TIMEOUT_S = 2.0
 JSON_TYPE_NAMES = {
     str: "string",
     int: "integer",
@@ -54,25 +71,100 @@ class CallError:
     message: str
 
 
+class ArgumentChecker(Protocol):
+    """Validates one call's arguments for a tool (pydantic model or JSON Schema)."""
+
+    parameter_names: tuple[str, ...]
+
+    def check(self, tool_name: str, arguments: dict[str, Any]) -> dict[str, Any] | CallError: ...
+
+
 @dataclass(frozen=True)
 class Tool:
     name: str
     description: str
     fn: Callable[..., Any]
-    params: type
+    checker: ArgumentChecker
+    schema_text: str  # the OpenAI function schema as canonical JSON (shared, immutable)
     version: str = "1.0"
     ends_episode: Termination | None = None
-    schema: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float | None = DEFAULT_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        check_tool_name(self.name)
+        if self.timeout_s is not None and not self.timeout_s > 0:
+            raise ValueError(
+                f"tool '{self.name}': timeout_s must be > 0 or None, got {self.timeout_s!r}"
+            )
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI-style function schema (a fresh copy: change it freely)."""
+        return json.loads(self.schema_text)
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any] | CallError:
-        try:
-            model = self.params.__pydantic_validator__.validate_python(arguments, strict=True)
-        except ValidationError as exc:
-            return describe_validation_error(self, exc)
-        return dict(model.__dict__)
+        return self.checker.check(self.name, arguments)
+
+    def with_handler(self, fn: Callable[..., Any]) -> Tool:
+        """The same tool with another body `fn(ctx, **arguments)`."""
+        return dataclasses.replace(self, fn=fn)
 
     def __call__(self, ctx: Any, **kwargs: Any) -> Any:
         return self.fn(ctx, **kwargs)
+
+
+def check_tool_name(name: Any) -> str:
+    if not isinstance(name, str) or not TOOL_NAME_PATTERN.match(name):
+        raise ValueError(
+            f"tool name {name!r} does not match {TOOL_NAME_PATTERN.pattern} "
+            "(OpenAI's function-name pattern); pass name=... to rename it"
+        )
+    return name
+
+
+def function_schema(name: str, description: str, parameters: dict[str, Any]) -> str:
+    """The OpenAI / HF chat-template function schema, as canonical JSON text."""
+    schema = {
+        "type": "function",
+        "function": {"name": name, "description": description, "parameters": parameters},
+    }
+    return json.dumps(schema, ensure_ascii=False)
+
+
+# ---- @tool: typed Python functions ---------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PydanticArguments:
+    """Arguments checked by a strict pydantic model; a call that fails is looked at again
+    as the JSON it was sent as, so dates, enums, tuples, decimals and UUIDs take their JSON
+    encoding while `"12"` stays a string (strict JSON mode never coerces).
+
+    Fields are named `p0, p1, ...` with the parameter name as alias, so any parameter name
+    works (pydantic would treat `_x` as private and drop it, and `schema` would shadow)."""
+
+    model: type[BaseModel]
+    fields: tuple[tuple[str, str], ...]  # (field name, parameter name)
+    parameter_names: tuple[str, ...]
+
+    def check(self, tool_name: str, arguments: dict[str, Any]) -> dict[str, Any] | CallError:
+        validator = self.model.__pydantic_validator__
+        try:
+            try:
+                model = validator.validate_python(arguments, strict=True)  # the common case
+            except ValidationError as python_error:
+                model = self._as_json(arguments, python_error)
+        except ValidationError as exc:
+            return describe_validation_error(tool_name, self.parameter_names, exc)
+        except Exception as exc:  # hostile input (recursion, ...): still the agent's call
+            return unchecked_error(tool_name, exc)
+        values = model.__dict__
+        return {param: values[field] for field, param in self.fields}
+
+    def _as_json(self, arguments: dict[str, Any], python_error: ValidationError) -> BaseModel:
+        try:
+            encoded = to_json(arguments, inf_nan_mode="constants")
+        except (PydanticSerializationError, ValueError):
+            raise python_error from None  # not JSON data: Python's verdict stands
+        return self.model.__pydantic_validator__.validate_json(encoded, strict=True)
 
 
 def tool(
@@ -81,27 +173,59 @@ def tool(
     name: str | None = None,
     version: str = "1.0",
     ends_episode: Termination | None = None,
+    timeout_s: float | None = DEFAULT_TIMEOUT_S,
 ) -> Any:
     """Decorator: build a `Tool` from a typed function `fn(ctx, **arguments)`."""
 
     def build(func: Callable[..., Any]) -> Tool:
-        tool_name = name or func.__name__
+        tool_name = check_tool_name(name if name is not None else func.__name__)
         summary, arg_docs = parse_docstring(inspect.getdoc(func) or "")
         fields: dict[str, Any] = {}
+        names: list[tuple[str, str]] = []
         parameters = list(inspect.signature(func).parameters.values())[1:]  # skip ctx
         hints = inspect.get_annotations(func, eval_str=True)
-        for param in parameters:
+        for index, param in enumerate(parameters):
             if param.name not in hints:
                 raise TypeError(f"tool '{tool_name}': parameter '{param.name}' needs a type hint")
             default = ... if param.default is inspect.Parameter.empty else param.default
-            fields[param.name] = (hints[param.name], default)
-        params = create_model(  # type: ignore[call-overload]
+            fields[f"p{index}"] = (hints[param.name], Field(default, alias=param.name))
+            names.append((f"p{index}", param.name))
+        model = create_model(  # type: ignore[call-overload]
             f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid", strict=True), **fields
         )
-        schema = openai_schema(tool_name, summary, params, arg_docs)
-        return Tool(tool_name, summary, func, params, version, ends_episode, schema)
+        checker = PydanticArguments(model, tuple(names), tuple(param for _, param in names))
+        schema = function_schema(tool_name, summary, model_parameters(model, arg_docs))
+        return Tool(tool_name, summary, func, checker, schema, version, ends_episode, timeout_s)
 
     return build(fn) if fn is not None else build
+
+
+def tool_from_json_schema(
+    description: dict[str, Any],
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    version: str = "1.0",
+    ends_episode: Termination | None = None,
+    timeout_s: float | None = DEFAULT_TIMEOUT_S,
+    forbid_extra: bool = True,
+) -> Tool:
+    """A `Tool` from an MCP (`inputSchema`), OpenAI (`{"type": "function", ...}` or bare
+    `{name, description, parameters}`) or BFCL function description; see `tools.json_schema`.
+
+    `fn(ctx, **arguments)` is the body; without one the tool answers every call with an
+    error saying it has no implementation (give it one later with `Tool.with_handler`)."""
+    from tools.json_schema import build_json_tool  # jsonschema loads only for such tools
+
+    return build_json_tool(
+        description,
+        fn,
+        name=name,
+        version=version,
+        ends_episode=ends_episode,
+        timeout_s=timeout_s,
+        forbid_extra=forbid_extra,
+    )
 
 
 def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
@@ -130,11 +254,9 @@ def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     return " ".join(summary_lines), args
 
 
-def openai_schema(
-    name: str, description: str, params: type, arg_docs: dict[str, str]
-) -> dict[str, Any]:
-    """The OpenAI / HF chat-template function schema for a tool."""
-    json_schema = params.model_json_schema()  # type: ignore[attr-defined]
+def model_parameters(model: type[BaseModel], arg_docs: dict[str, str]) -> dict[str, Any]:
+    """The `parameters` JSON Schema of an argument model, self-contained (`$defs` kept)."""
+    json_schema = model.model_json_schema(by_alias=True)
     properties: dict[str, Any] = {}
     for prop, spec in json_schema.get("properties", {}).items():
         spec = {k: v for k, v in spec.items() if k != "title"}
@@ -144,54 +266,81 @@ def openai_schema(
     parameters: dict[str, Any] = {"type": "object", "properties": properties}
     parameters["required"] = json_schema.get("required", [])
     parameters["additionalProperties"] = False
-    return {
-        "type": "function",
-        "function": {"name": name, "description": description, "parameters": parameters},
-    }
+    if "$defs" in json_schema:  # the targets of the `#/$defs/...` refs above
+        parameters["$defs"] = json_schema["$defs"]
+    return parameters
 
 
+# ---- errors the agent reads ------------------------------------------------------------
 def describe_value(value: Any) -> str:
-    """`string 'Alice Smith'`, `integer 42`, ... (JSON type names, clipped)."""
+    """`string 'Alice Smith'`, `integer 42`, ... (JSON type names, clipped; never raises)."""
     type_name = JSON_TYPE_NAMES.get(type(value), type(value).__name__)
-    text = repr(value) if isinstance(value, str) else str(value)
+    try:
+        text = repr(value) if isinstance(value, str) else str(value)
+    except Exception:  # ints past 4,300 digits, objects whose __str__ raises
+        text = "(unprintable)"
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{type_name} {text}"
 
 
-def describe_validation_error(tool_: Tool, exc: ValidationError) -> CallError:
-    """Turn pydantic's errors into one agent-readable message; the first error sets the kind."""
-    kinds: list[ErrorKind] = []
-    messages: list[str] = []
-    expected_params = ", ".join(tool_.schema["function"]["parameters"]["properties"]) or "none"
+def parameter_path(loc: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in loc) or "arguments"
+
+
+def missing_message(tool_name: str, path: str) -> str:
+    return f"Missing required parameter '{path}' for tool '{tool_name}'"
+
+
+def unexpected_message(tool_name: str, path: str, expected: Sequence[str]) -> str:
+    return (
+        f"Unexpected parameter '{path}' for tool '{tool_name}' "
+        f"(expected parameters: {', '.join(expected) or 'none'})"
+    )
+
+
+def mismatch_message(path: str, expected: str, value: Any) -> str:
+    return f"Type mismatch in parameter '{path}': expected {expected}, got {describe_value(value)}"
+
+
+def invalid_message(path: str, detail: str) -> str:
+    return f"Invalid value for parameter '{path}': {detail[:200]}"
+
+
+def unchecked_error(tool_name: str, exc: Exception) -> CallError:
+    """Arguments a validator choked on (recursion, values that cannot be printed)."""
+    message = f"ERROR: Arguments of tool '{tool_name}' could not be checked: {type(exc).__name__}"
+    return CallError(ErrorKind.INVALID_VALUE, message)
+
+
+def join_errors(errors: list[tuple[ErrorKind, str]]) -> CallError:
+    """One agent-readable message; the first error sets the kind."""
+    return CallError(errors[0][0], "ERROR: " + "; ".join(message for _, message in errors))
+
+
+def describe_validation_error(
+    tool_name: str, parameter_names: Sequence[str], exc: ValidationError
+) -> CallError:
+    """Turn pydantic's errors into one agent-readable message."""
+    errors: list[tuple[ErrorKind, str]] = []
     for error in exc.errors(include_url=False):
-        param = ".".join(str(part) for part in error["loc"]) or "arguments"
+        param = parameter_path(error["loc"])
         etype = error["type"]
         if etype == "missing":
-            kinds.append(ErrorKind.MISSING_ARGUMENT)
-            messages.append(f"Missing required parameter '{param}' for tool '{tool_.name}'")
+            errors.append((ErrorKind.MISSING_ARGUMENT, missing_message(tool_name, param)))
         elif etype == "extra_forbidden":
-            kinds.append(ErrorKind.UNEXPECTED_ARGUMENT)
-            messages.append(
-                f"Unexpected parameter '{param}' for tool '{tool_.name}' "
-                f"(expected parameters: {expected_params})"
-            )
+            message = unexpected_message(tool_name, param, parameter_names)
+            errors.append((ErrorKind.UNEXPECTED_ARGUMENT, message))
         elif etype in EXPECTED_BY_ERROR:
-            kinds.append(ErrorKind.TYPE_MISMATCH)
-            messages.append(
-                f"Type mismatch in parameter '{param}': expected {EXPECTED_BY_ERROR[etype]}, "
-                f"got {describe_value(error['input'])}"
-            )
+            message = mismatch_message(param, EXPECTED_BY_ERROR[etype], error["input"])
+            errors.append((ErrorKind.TYPE_MISMATCH, message))
         else:
-            kinds.append(ErrorKind.INVALID_VALUE)
-            messages.append(f"Invalid value for parameter '{param}': {error['msg']}")
-    return CallError(kinds[0], "ERROR: " + "; ".join(messages))
+            errors.append((ErrorKind.INVALID_VALUE, invalid_message(param, error["msg"])))
+    return join_errors(errors)
 
 
 def render_tools_prompt(schemas: list[dict[str, Any]]) -> str:
     """The tool list as text, Hermes/Qwen style, for policies that get no `tools=` argument."""
-    import json
-
     lines = [
         "# Tools",
         "",

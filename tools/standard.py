@@ -1,4 +1,8 @@
-"""Standard tools every env may offer: the frozen clock, a safe calculator, escalation."""
+"""Standard tools every env may offer: the frozen clock, a safe calculator, escalation.
+
+Each body is bounded by construction (the calculator caps expression length, exponents
+and magnitudes), so they run inline (`timeout_s=None`: no worker thread, see
+`tools.toolbox`)."""
 
 from __future__ import annotations
 
@@ -31,13 +35,13 @@ class CalculatorError(ToolInputError):
     pass
 
 
-@tool
+@tool(timeout_s=None)
 def get_current_date(ctx: Sandbox) -> str:
     """Get today's date (ISO 8601, YYYY-MM-DD). Use it instead of guessing the date."""
     return ctx.today()
 
 
-@tool
+@tool(timeout_s=None)
 def calculator(ctx: Sandbox, expression: str) -> str:
     """Evaluate an arithmetic expression exactly.
 
@@ -47,7 +51,7 @@ def calculator(ctx: Sandbox, expression: str) -> str:
     return format_number(evaluate_arithmetic(expression))
 
 
-@tool(ends_episode=Termination.ESCALATION)
+@tool(ends_episode=Termination.ESCALATION, timeout_s=None)
 def escalate_to_human(ctx: Sandbox, summary: str) -> str:
     """Hand the conversation to a human agent. Ends your part of the conversation.
 

@@ -1,23 +1,51 @@
-"""Run parsed tool calls against a sandbox; never raise.
+"""Run parsed tool calls against a sandbox; never raise, never hang.
 
 `Toolbox.run(call, ctx)` takes one `ParsedCall` and returns a `ToolOutcome`: the text the
 agent sees (the result, capped in size, or an `ERROR: ...` message), the error kind, and
 the graduated execution grade (`ok` / `wrong` / `error` / `fault`) that the
-`tool_execution` reward reads. Order of checks: parse error → unknown tool → injected
-fault → schema validation → the tool body (an exception there is an error observation).
+`tool_execution` reward reads. Order of checks: parse error → unknown tool → arguments
+copied (JSON data only; the caller's dict is never kept) → schema validation → injected
+fault → the tool body under its deadline → rendering the result. Everything after the
+lookup runs inside a guard: a body that raises (even an exception that cannot be printed),
+or returns what cannot be shown (cycles, 2,000-deep nesting, ints past 4,300 digits,
+objects whose `__str__` raises) gives a `tool_exception` observation; bytes and lone
+surrogates become valid text (U+FFFD). Text past `max_output_chars` is cut with a note.
+
+Timeouts: a tool with `timeout_s` runs on a worker thread and is answered, past its
+deadline, with a typed `timeout` observation (`ErrorKind.TIMEOUT`, `Execution.FAULT`: the
+tool failed, not the agent). A Python thread cannot be killed: the late body runs on in
+the background, its result is discarded, and any side effect it still makes on the sandbox
+happens anyway. C code that holds the GIL (a runaway regex) delays the deadline as well;
+only a subprocess bounds that. Tools with `timeout_s=None` (bounded by construction) run
+inline, skipping the ~20 µs thread hand-off.
+
+A toolbox is cheap to build from shared `Tool` objects; `subset(names)` gives the tools
+one scenario offers. `schemas` / `schemas_copy()` hand out fresh copies every call.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import os
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic_core import from_json, to_json
 
 from core.records import ErrorKind, Execution, Termination
 from tools.calls import ParsedCall
 from tools.sandbox import Sandbox
-from tools.schema import CallError, Tool
+from tools.schema import CallError, Tool, tool_from_json_schema
+
+MAX_STUCK_WORKERS = 16  # timed-out bodies still running; past this, timed tools are refused
+MAX_MESSAGE_CHARS = 1000  # an exception's own message, inside an error observation
+SURROGATES = re.compile("[\ud800-\udfff]")
+FLAT_ATOMS = frozenset((float, bool, type(None)))
+SAFE_INT = 2**53
 
 
 class ToolInputError(ValueError):
@@ -40,6 +68,7 @@ class ToolOutcome:
     arguments: dict[str, Any] | None = None
     error_kind: ErrorKind | None = None
     ends_episode: Termination | None = None
+    truncated: int = 0  # characters cut from the result (0: shown whole)
 
 
 class Toolbox:
@@ -50,56 +79,252 @@ class Toolbox:
                 raise ValueError(f"two tools are named '{item.name}'")
             self.tools[item.name] = item
         self.max_output_chars = max_output_chars
-        self.schemas = [item.schema for item in self.tools.values()]
         self.versions = {name: item.version for name, item in self.tools.items()}
+        self._schemas_text = "[" + ",".join(t.schema_text for t in self.tools.values()) + "]"
+
+    @classmethod
+    def from_json_schemas(
+        cls,
+        descriptions: Iterable[dict[str, Any]],
+        handlers: Mapping[str, Callable[..., Any]] | None = None,
+        *,
+        max_output_chars: int = 4096,
+        **tool_options: Any,
+    ) -> Toolbox:
+        """Tools from JSON-schema descriptions (MCP, OpenAI, BFCL), bodies by tool name."""
+        handlers = dict(handlers or {})
+        tools = [tool_from_json_schema(d, **tool_options) for d in descriptions]
+        unknown = sorted(set(handlers) - {t.name for t in tools})
+        if unknown:
+            raise ValueError(f"handlers given for tools that are not described: {unknown}")
+        tools = [t.with_handler(handlers[t.name]) if t.name in handlers else t for t in tools]
+        return cls(tools, max_output_chars=max_output_chars)
+
+    def subset(self, names: Iterable[str]) -> Toolbox:
+        """A toolbox of some of these tools, in the order given (per-scenario tool sets)."""
+        names = list(names)
+        missing = [name for name in names if name not in self.tools]
+        if missing:
+            raise KeyError(
+                f"no tool named {', '.join(map(repr, missing))} (have: {', '.join(self.tools)})"
+            )
+        return Toolbox([self.tools[name] for name in names], max_output_chars=self.max_output_chars)
+
+    @property
+    def schemas(self) -> list[dict[str, Any]]:
+        """The OpenAI function schemas, a fresh copy each time (same as `schemas_copy()`)."""
+        return json.loads(self._schemas_text)
+
+    def schemas_copy(self) -> list[dict[str, Any]]:
+        return json.loads(self._schemas_text)
 
     def run(self, call: ParsedCall, ctx: Sandbox) -> ToolOutcome:
         if call.error_kind is not None:
-            return _failed(call.error or "ERROR: bad tool call", call.error_kind, call.arguments)
+            message = valid_text(call.error or "ERROR: bad tool call")
+            return _failed(message, call.error_kind, _json_copy(call.arguments))
         tool = self.tools.get(call.name or "")
         if tool is None:
             known = ", ".join(self.tools) or "none"
             return _failed(
-                f"ERROR: Unknown tool '{call.name}'. Available tools: {known}",
+                valid_text(f"ERROR: Unknown tool '{call.name!s:.100}'. Available tools: {known}"),
                 ErrorKind.UNKNOWN_TOOL,
-                call.arguments,
+                _json_copy(call.arguments),
             )
-        arguments = call.arguments or {}
+        arguments = _json_copy(call.arguments if call.arguments is not None else {})
+        if arguments is None:
+            message = f"ERROR: Arguments of tool '{tool.name}' are not JSON data"
+            return _failed(message, ErrorKind.MALFORMED_JSON, None)
         checked = tool.validate(arguments)
         if isinstance(checked, CallError):
-            return _failed(checked.message, checked.kind, arguments)
+            return _failed(valid_text(checked.message), checked.kind, arguments)
         fault = ctx.before_call(tool.name)
         if fault is not None:
             return ToolOutcome(fault.message, Execution.FAULT, True, arguments, fault.kind)
-        try:
-            result = tool.fn(ctx, **checked)
-        except ToolInputError as exc:
-            message = f"ERROR: Invalid value: {exc}"
-            return ToolOutcome(message, Execution.ERROR, True, arguments, ErrorKind.INVALID_VALUE)
-        except Exception as exc:  # a tool that raises is an observation, never a crash
-            return ToolOutcome(
-                f"ERROR: Tool '{tool.name}' failed: {type(exc).__name__}: {exc}",
-                Execution.ERROR,
-                True,
-                arguments,
-                ErrorKind.TOOL_EXCEPTION,
-            )
-        execution = Execution.OK
-        if isinstance(result, ToolResult):
-            execution, result = result.execution, result.content
-        return ToolOutcome(
-            self._render(result), execution, True, arguments, None, tool.ends_episode
-        )
 
-    def _render(self, result: Any) -> str:
-        text = (
-            result if isinstance(result, str) else json.dumps(result, sort_keys=True, default=str)
+        def body() -> tuple[str, Execution, ErrorKind | None, int]:
+            return _execute(tool, ctx, checked, self.max_output_chars)
+
+        if tool.timeout_s is None:
+            text, execution, kind, cut = body()
+        else:
+            finished, value = WORKERS.call(body, tool.timeout_s)
+            if not finished:
+                message = f"ERROR: Timeout: '{tool.name}' did not answer within {tool.timeout_s:g}s"
+                if value is not None:
+                    message = f"ERROR: Timeout: '{tool.name}' not run: {value}"
+                return ToolOutcome(message, Execution.FAULT, True, arguments, ErrorKind.TIMEOUT)
+            text, execution, kind, cut = value
+        ends = tool.ends_episode if kind is None else None
+        return ToolOutcome(text, execution, True, arguments, kind, ends, cut)
+
+
+def _execute(
+    tool: Tool, ctx: Sandbox, checked: dict[str, Any], limit: int
+) -> tuple[str, Execution, ErrorKind | None, int]:
+    """Run the body and render its result; never raises (runs on a worker or inline)."""
+    try:
+        result = tool.fn(ctx, **checked)
+    except ToolInputError as exc:
+        return (
+            f"ERROR: Invalid value: {exception_text(exc)}",
+            Execution.ERROR,
+            ErrorKind.INVALID_VALUE,
+            0,
         )
-        if len(text) > self.max_output_chars:
-            cut = len(text) - self.max_output_chars
-            text = text[: self.max_output_chars] + f"... [truncated {cut} characters]"
+    except (Exception, SystemExit) as exc:  # a tool that raises is an observation, never a crash
+        message = f"ERROR: Tool '{tool.name}' failed: {type(exc).__name__}: {exception_text(exc)}"
+        return message, Execution.ERROR, ErrorKind.TOOL_EXCEPTION, 0
+    execution = Execution.OK
+    if isinstance(result, ToolResult):
+        execution, result = result.execution, result.content
+    try:
+        text = valid_text(render(result))
+    except Exception as exc:  # cycles, too deep, huge ints, a __str__ that raises
+        message = (
+            f"ERROR: Tool '{tool.name}' returned a result that cannot be shown as text: "
+            f"{type(exc).__name__}: {exception_text(exc)}"
+        )
+        return message, Execution.ERROR, ErrorKind.TOOL_EXCEPTION, 0
+    cut = max(0, len(text) - limit)
+    if cut:
+        text = text[:limit] + f"... [truncated {cut} characters]"
+    return text, execution, None, cut
+
+
+def render(result: Any) -> str:
+    """A tool's result as the agent sees it: text as is, anything else as JSON. May raise."""
+    if isinstance(result, str):
+        return result
+    if isinstance(result, bytes | bytearray):
+        return bytes(result).decode("utf-8", "replace")
+    try:
+        return json.dumps(result, sort_keys=True, default=str)
+    except TypeError:  # keys of mixed types cannot be sorted: keep their order
+        return json.dumps(result, default=str)
+
+
+def valid_text(text: str) -> str:
+    """Text that encodes as UTF-8: lone surrogates become U+FFFD (linear, cheap if ASCII)."""
+    if text.isascii():
         return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return SURROGATES.sub("\ufffd", text)
+    return text
+
+
+def exception_text(exc: BaseException) -> str:
+    """An exception's message, clipped and valid; never raises."""
+    try:
+        text = str(exc)
+    except Exception:
+        return "<message unavailable>"
+    return valid_text(text[:MAX_MESSAGE_CHARS])
+
+
+def _json_copy(arguments: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A JSON-native copy of the caller's arguments (None if they are not JSON data)."""
+    if arguments is None:
+        return None
+    for key, value in arguments.items():  # the common case: flat, ASCII, small ints
+        if type(key) is not str or not _flat(value):
+            break
+    else:
+        return dict(arguments)  # a shallow copy is a full one: the values are immutable
+    try:
+        copied = from_json(to_json(arguments, inf_nan_mode="constants"))
+    except Exception:  # cycles, nesting past the serializer's depth, huge ints, surrogates
+        return None
+    return copied if isinstance(copied, dict) else None
+
+
+def _flat(value: Any) -> bool:
+    kind = type(value)
+    if kind is str:
+        return value.isascii()
+    if kind is int:
+        return -SAFE_INT < value < SAFE_INT
+    return kind in FLAT_ATOMS
 
 
 def _failed(message: str, kind: ErrorKind, arguments: dict[str, Any] | None) -> ToolOutcome:
     return ToolOutcome(message, Execution.ERROR, False, arguments, kind)
+
+
+# ---- worker threads with a deadline ------------------------------------------------------
+class _Job:
+    __slots__ = ("done", "fn", "value")
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self.value: Any = None
+        self.done = threading.Lock()
+        self.done.acquire()
+
+    def run(self) -> None:
+        try:
+            self.value = self.fn()
+        finally:
+            self.done.release()
+
+
+class _Worker:
+    """One daemon thread fed through its own queue; abandoned once a job overruns."""
+
+    def __init__(self, pool: _WorkerPool) -> None:
+        self.pool = pool
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.abandoned = False
+        threading.Thread(target=self._loop, name="toolgym-tool", daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is not None:
+                job.run()
+            if self.abandoned:  # the caller gave up on this thread: leave
+                self.pool.unstuck()
+                return
+
+
+class _WorkerPool:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+        self._stuck = 0
+
+    def call(self, fn: Callable[[], Any], timeout_s: float) -> tuple[bool, Any]:
+        """(True, fn()) if it finished in time; (False, None) if not; (False, reason) if refused."""
+        with self._lock:
+            if self._stuck >= MAX_STUCK_WORKERS:
+                return False, f"{self._stuck} earlier tool calls are still running"
+            worker = self._idle.pop() if self._idle else None
+        if worker is None:
+            worker = _Worker(self)
+        job = _Job(fn)
+        worker.jobs.put(job)
+        if job.done.acquire(timeout=timeout_s):
+            with self._lock:
+                self._idle.append(worker)
+            return True, job.value
+        with self._lock:
+            self._stuck += 1
+        worker.abandoned = True
+        worker.jobs.put(None)  # wakes it if it finished meanwhile, so it leaves either way
+        return False, None
+
+    def unstuck(self) -> None:
+        with self._lock:
+            self._stuck -= 1
+
+
+WORKERS = _WorkerPool()
+
+
+def _reset_workers_after_fork() -> None:
+    global WORKERS
+    WORKERS = _WorkerPool()  # threads do not survive a fork: never hand a job to a dead one
+
+
+os.register_at_fork(after_in_child=_reset_workers_after_fork)
