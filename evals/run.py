@@ -58,7 +58,7 @@ from envs.rollout import EpisodeJob, rollout
 from evals import manifest as mf
 from evals.metrics import CostConfig, MetricTable, compute_metrics
 from evals.progress import EpisodeProgress
-from evals.report import render_run_report
+from evals.report import completed_failed, render_run_report
 from evals.stats import Estimate
 from policies.openai_compat import EndpointOptions
 from scenarios.schema import scenario_set_hash
@@ -408,19 +408,24 @@ def _fmt(estimate: Estimate | None) -> str:
 
 
 def summarize(table: MetricTable) -> str:
-    """One line per slice: n, success@1 with its interval, mean reward."""
+    """One line per slice: completed / failed episodes, success@1 with its interval, reward;
+    then the run's status (an incomplete run says so)."""
     level = f"{table.confidence:.0%} CI"
-    lines = [f"{'slice':<28} {'n':>6}  {'success@1 [' + level + ']':<28} {'reward':>8}"]
+    head = f"{'slice':<28} {'done / failed':>13}  {'success@1 [' + level + ']':<28} {'reward':>8}"
+    lines = [head]
     for name, metrics in table.slices.items():
         success, reward = metrics.get("success@1"), metrics.get("reward")
-        n = success.n if success else metrics["policy_error_rate"].n
+        n = completed_failed(metrics)
         cell = (
             f"{success.point:.3f} [{success.lower_ci:.3f}, {success.upper_ci:.3f}]"
             if success
             else "-"
         )
         mean = f"{reward.point:.3f}" if reward else "-"
-        lines.append(f"{name:<28} {n:>6}  {cell:<28} {mean:>8}")
+        lines.append(f"{name:<28} {n:>13}  {cell:<28} {mean:>8}")
+    if table.status is not None:
+        complete = "complete" if table.status.complete else "INCOMPLETE RUN"
+        lines.append(f"{complete}: {table.status.describe()}")
     return "\n".join(lines)
 
 

@@ -11,17 +11,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,106 +29,17 @@ from core.records import Execution, Termination, Trajectory, read_jsonl
 from evals.run import EXIT_OK, main
 from policies.openai_compat import EndpointError, OpenAICompatPolicy
 
-fastapi = pytest.importorskip("fastapi")
-uvicorn = pytest.importorskip("uvicorn")
-Request = fastapi.Request  # at module level: FastAPI resolves the handler's annotations here
-Response = fastapi.Response
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
 
-FINAL = "All done, thank you for waiting."
-
-
-@dataclass
-class Script:
-    """How the server answers: `plan[i]` is the mode of request i, then `default`."""
-
-    plan: list[str] = field(default_factory=list)
-    default: str = "ok"
-    stall_s: float = 2.0
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    auth: list[str | None] = field(default_factory=list)
-    in_flight: int = 0
-    max_in_flight: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def next_mode(self, body: dict[str, Any], auth: str | None) -> str:
-        with self.lock:
-            self.bodies.append(body)
-            self.auth.append(auth)
-            index = len(self.bodies) - 1
-            if any("fail-me" in str(m.get("content")) for m in body["messages"]):
-                return "400"
-            return self.plan[index] if index < len(self.plan) else self.default
-
-
-def completion(body: dict[str, Any], mode: str) -> dict[str, Any]:
-    """A chat completion: a tool call first, the final answer after a tool result."""
-    if any(m["role"] == "tool" for m in body["messages"]):
-        content = FINAL + (" \ud800" if mode == "surrogate" else "")
-        message: dict[str, Any] = {"role": "assistant", "content": content}
-    else:
-        arguments = '{"note": "\\ud800"}' if mode == "surrogate" else "{}"
-        call = {"name": "get_current_date", "arguments": arguments}
-        message = {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": call}],
-        }
-    usage: dict[str, Any] = {"prompt_tokens": 100 + len(body["messages"]), "completion_tokens": 7}
-    if mode == "usage_strings":
-        usage = {"prompt_tokens": "12", "completion_tokens": "many"}
-    return {"id": "c", "object": "chat.completion", "choices": [{"message": message}], "usage": usage}
-
-
-def build_app(script: Script) -> Any:
-    app = fastapi.FastAPI()
-
-    def reply(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-        # ensure_ascii: a lone surrogate goes out as the escape "\ud800", as a buggy server's would
-        data = json.dumps(payload, ensure_ascii=True).encode()
-        return Response(data, status_code=status, headers=headers, media_type="application/json")
-
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request) -> Response:
-        body = await request.json()
-        mode = script.next_mode(body, request.headers.get("authorization"))
-        with script.lock:
-            script.in_flight += 1
-            script.max_in_flight = max(script.max_in_flight, script.in_flight)
-        try:
-            if mode in ("stall", "slow"):
-                await asyncio.sleep(script.stall_s)
-            if mode in ("500", "503"):
-                return reply(int(mode), {"error": {"message": "overloaded, try again"}})
-            if mode == "429":
-                return reply(429, {"error": {"message": "rate limited"}}, {"Retry-After": "0"})
-            if mode in ("400", "404"):
-                return reply(int(mode), {"error": {"message": "model 'nope' does not exist"}})
-            if mode == "garbage":
-                return Response(b"<html>502 upstream</html>", media_type="text/html")
-            if mode == "no_choices":
-                return reply(200, {"id": "c", "choices": []})
-            return reply(200, completion(body, mode))
-        finally:
-            with script.lock:
-                script.in_flight -= 1
-
-    return app
+from tests.loopback_openai import FINAL, Script, serve
 
 
 @pytest.fixture
 def server() -> Iterator[tuple[str, Script]]:
     script = Script()
-    config = uvicorn.Config(build_app(script), host="127.0.0.1", port=0, log_level="error")
-    httpd = uvicorn.Server(config)
-    thread = threading.Thread(target=httpd.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not httpd.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    port = httpd.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}/v1", script
-    httpd.should_exit = True
-    thread.join(timeout=10)
+    with serve(script) as url:
+        yield url, script
 
 
 def request(text: str, seed: int = 1) -> PolicyRequest:
@@ -242,7 +150,7 @@ def test_the_retry_budget_bounds_a_request(server):
     policy = quick_policy(url, timeout_s=0.2, max_retries=50, backoff_s=0.05, budget_s=0.8)
     started = time.perf_counter()
     try:
-        with pytest.raises(EndpointError, match="retry budget of 0.8 s spent"):
+        with pytest.raises(EndpointError, match=r"retry budget of 0\.8 s spent"):
             policy.act([request("hello")])
     finally:
         policy.close()
@@ -282,9 +190,7 @@ def test_surrogates_and_usage_strings_do_not_lose_an_eval(server, tmp_path):
     assert sorted(t.tokens.prompt for t in episodes)[:2] == [12 + 104, 12 + 104]
 
 
-def test_exhausted_retries_are_infrastructure_failures_that_a_resume_plays_again(
-    server, tmp_path
-):
+def test_exhausted_retries_are_infrastructure_failures_that_a_resume_plays_again(server, tmp_path):
     url, script = server
     script.default = "503"
     out = tmp_path / "run"
@@ -295,9 +201,9 @@ def test_exhausted_retries_are_infrastructure_failures_that_a_resume_plays_again
     assert "HTTP 503" in episodes[0].info["policy_error"]
     status = json.loads((out / "metrics.json").read_text())["status"]
     assert (status["completed"], status["failed"], status["complete"]) == (0, 2, False)
-    assert "**INCOMPLETE RUN**: 0 of 2 episodes completed, 2 failed" in (
-        out / "report.md"
-    ).read_text()
+    assert (
+        "**INCOMPLETE RUN**: 0 of 2 episodes completed, 2 failed" in (out / "report.md").read_text()
+    )
 
     script.default = "ok"  # the endpoint is back: resuming plays the lost episodes again
     assert main([*argv, "resume=true"]) == EXIT_OK
