@@ -12,6 +12,11 @@ from envs.registry import ENVS, EnvRegistry, card, make, make_raw, register_env
 
 register_env("refund_agent", "envs.refund_agent:RefundAgentEnv", gym_id="toolgym/RefundAgent-v0")
 register_env("math_tools", "envs.math_tools:MathToolsEnv", gym_id="toolgym/MathTools-v0")
+register_env(
+    "debug_search_api",
+    "envs.debug_search_api:DebugSearchApiEnv",
+    gym_id="toolgym/DebugSearchApi-v0",
+)
 ENVS.announce_entry_points()
 
 __all__ = [

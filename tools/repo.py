@@ -1,0 +1,166 @@
+"""Tools over a frozen repository snapshot: list and read its files, run its unit tests.
+
+Contract
+--------
+* A snapshot is a `{relative path: text}` mapping, read from package data (`load_repo`).
+  Nothing the agent does changes it: `run_tests(path, code)` runs the snapshot's tests
+  with `path` replaced by `code`, in a fresh directory of the code sandbox.
+* The env attaches the snapshot and a code sandbox with a `RepoSandbox`; the tools read
+  them from the episode's sandbox (`ctx`).
+* `verify(ctx, path, code, test_module)` is the one way code is tested (tool and final
+  check alike). Results of the same inputs are cached per process: the sandbox is
+  deterministic for the same files, and the cache keeps large evals fast.
+* A violation (timeout, memory, a denied action) is the code's failure: an observation
+  and a failed test run. A failure of the sandbox itself (`SandboxInfraError`, after
+  retries) is recorded in `ctx.infra_failures`; the env marks such an episode as an
+  infrastructure failure, never as the policy's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import yaml
+
+from core.records import Execution
+from tools.code_sandbox import CodeSandbox, RunResult, SandboxInfraError, run_with_retries
+from tools.sandbox import Sandbox
+from tools.schema import tool
+from tools.toolbox import ToolInputError, ToolResult
+
+MAX_FILE_CHARS = 4000
+CACHE_SIZE = 1024
+
+
+@cache
+def load_repo(ref: str) -> dict[str, str]:
+    """A snapshot from a packaged YAML file `"package:path/repo.yaml"` ({path: text})."""
+    from importlib import resources
+
+    package, _, relative = ref.partition(":")
+    node = resources.files(package)
+    for part in relative.split("/"):
+        node = node.joinpath(part)
+    data = yaml.safe_load(node.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise ValueError(f"{ref}: a repository snapshot maps file paths to file texts")
+    return dict(data)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """One test run of proposed code: passed, or why not."""
+
+    passed: bool
+    summary: str
+    violation: str | None = None  # the sandbox violation kind, if any
+    infra_error: str | None = None  # our side failed (after retries): not the code's fault
+
+    def as_event(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "violation": self.violation,
+            "infra_error": self.infra_error,
+        }
+
+
+class RepoSandbox(Sandbox):
+    """A sandbox with a repository snapshot and a code sandbox to run its tests."""
+
+    def __init__(
+        self,
+        *,
+        repo: dict[str, str],
+        test_module: str,
+        code_sandbox: CodeSandbox,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.repo = repo
+        self.test_module = test_module
+        self.code_sandbox = code_sandbox
+        self.infra_failures: list[str] = []
+
+
+_RESULTS: OrderedDict[str, Verification] = OrderedDict()
+
+
+def verify(ctx: RepoSandbox, path: str, code: str, test_module: str | None = None) -> Verification:
+    """Run the snapshot's tests with `path` replaced by `code` (cached; never raises)."""
+    module = test_module or ctx.test_module
+    files = {**ctx.repo, path: code}
+    argv = ["-m", "unittest", "-q", module]
+    key = hashlib.sha256(
+        json.dumps([ctx.code_sandbox.name, argv, sorted(files.items())]).encode()
+    ).hexdigest()
+    if key in _RESULTS:
+        _RESULTS.move_to_end(key)
+        return _RESULTS[key]
+    try:
+        result: RunResult = run_with_retries(ctx.code_sandbox, files, argv)
+    except SandboxInfraError as exc:
+        ctx.infra_failures.append(str(exc))
+        return Verification(
+            False, f"ERROR: the test runner failed on our side: {exc}", None, str(exc)
+        )
+    violation = result.error.kind if result.error else None
+    verification = Verification(result.ok, result.summary(), violation)
+    _RESULTS[key] = verification
+    if len(_RESULTS) > CACHE_SIZE:
+        _RESULTS.popitem(last=False)
+    return verification
+
+
+def _repo_of(ctx: Sandbox) -> RepoSandbox:
+    if not isinstance(ctx, RepoSandbox):  # the env's wiring, not the agent's call
+        raise RuntimeError("this env attached no repository to its sandbox")
+    return ctx
+
+
+@tool
+def list_files(ctx: Sandbox) -> list[str]:
+    """List the files of the repository."""
+    return sorted(_repo_of(ctx).repo)
+
+
+@tool
+def read_file(ctx: Sandbox, path: str) -> str:
+    """Read one file of the repository.
+
+    Args:
+        path: The file's path, e.g. "app/search_service.py".
+    """
+    repo = _repo_of(ctx).repo
+    if path not in repo:
+        raise ToolInputError(f"no file '{path}' in the repository (list_files shows them)")
+    text = repo[path]
+    return text if len(text) <= MAX_FILE_CHARS else text[:MAX_FILE_CHARS] + "... [truncated]"
+
+
+@tool
+def run_tests(ctx: Sandbox, path: str, code: str) -> ToolResult:
+    """Run the repository's unit tests with one file replaced by your code (nothing is saved).
+
+    Args:
+        path: The file to replace, e.g. "app/search_service.py".
+        code: The complete new content of that file.
+    """
+    repo_ctx = _repo_of(ctx)
+    if path not in repo_ctx.repo:
+        raise ToolInputError(f"no file '{path}' in the repository (list_files shows them)")
+    outcome = verify(repo_ctx, path, code)
+    repo_ctx.record("test_run", path=path, **outcome.as_event())
+    if outcome.infra_error is not None:
+        return ToolResult(outcome.summary, Execution.FAULT)
+    status = "PASSED" if outcome.passed else "FAILED"
+    return ToolResult(f"{status}\n{outcome.summary}")
+
+
+REPO_TOOLS = (list_files, read_file, run_tests)
