@@ -3,8 +3,9 @@
 The agent gets a word problem or a division, may call `calculator`, and must end with
 `<answer>number</answer>`. Rewards: `accuracy` (1 if the answer is within the
 scenario's tolerance, else 0), `answer_format` (1 if the final reply has the tag, else 0),
-and the shared `tool_execution` / `tool_format` components. Checks feed the eval
-metrics `math_correct_rate` and `format_pass_rate(tag='<answer>')`.
+the shared `tool_execution` / `tool_format` components, and `efficiency` (repeated calls
+and calls beyond the one a problem needs cost: `rewards.tool_use.call_efficiency`).
+Checks feed the eval metrics `math_correct_rate` and `format_pass_rate(tag='<answer>')`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, ClassVar
 from core.records import Message, Trajectory
 from envs.base import ToolEnv
 from rewards.spec import RewardFn
-from rewards.tool_use import tool_execution, tool_format
+from rewards.tool_use import call_efficiency, tool_execution, tool_format
 from scenarios.math import MathScenario, generate
 from scenarios.schema import Scenario
 from tools import standard
@@ -55,13 +56,25 @@ def answer_format(trajectory: Trajectory, scenario: Any) -> float:
     return float(tagged_answer(trajectory.final_answer or "") is not None)
 
 
+def efficiency(trajectory: Trajectory, scenario: Any) -> float:
+    """Calls cost: one calculator call is all a problem needs (`rewards.tool_use`)."""
+    return call_efficiency(trajectory, call_budget=1)
+
+
 MATH_REWARDS = {
     "accuracy": accuracy,
     "answer_format": answer_format,
     "tool_execution": tool_execution,
     "tool_format": tool_format,
+    "efficiency": efficiency,
 }
-MATH_WEIGHTS = {"accuracy": 1.0, "answer_format": 0.5, "tool_execution": 0.25, "tool_format": 0.25}
+MATH_WEIGHTS = {
+    "accuracy": 1.0,
+    "answer_format": 0.5,
+    "tool_execution": 0.25,
+    "tool_format": 0.25,
+    "efficiency": 0.25,
+}
 
 
 class MathToolsEnv(ToolEnv):

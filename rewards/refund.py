@@ -5,30 +5,37 @@ trajectory's tool-call records, final reply and `end_state` (database + side eff
 
 * `tool_execution`  the seed's graduated table per call: error (type mismatch, unknown
   tool, ...) -2, runs but wrong/empty result -1, correct +1. Aggregated as the **mean over
-  the episode's calls**, so spamming correct calls earns nothing extra; injected faults
-  (HTTP 500, timeouts) are the infrastructure's fault and are left out of the mean. An
-  episode with no counted call scores 0.
+  the episode's distinct calls** (`rewards.tool_use`): repeating a good call neither earns
+  more nor dilutes a bad one; injected faults (HTTP 500, timeouts) are the
+  infrastructure's fault and are left out. An episode with no counted call scores 0.
 * `outcome`         +1 when the end state is exactly right (each expected order refunded
   exactly once, nothing else refunded) and every refund was preceded by a successful
-  `check_refund` of that order; 0 when the end state is right but a refund was unchecked,
-  or no refund was right but the agent never checked the customer's order (doing nothing
-  must not pass for a decision); -1 otherwise.
-* `escalation`      +1 for escalating when the scenario requires it, or for solving it
-  without escalating when it does not; 0 for a required escalation made blind, before any
-  schema-valid `check_refund`/`issue_refund` call (whatever its result): escalating every
-  chat unseen must not score like the expert on the cases that need a human; -1 for
-  deflecting ("check our FAQ") or giving up instead of escalating, for not escalating when
-  required, and for escalating what the agent could have solved; 0 for not escalating a
-  case that needs no human but that the agent did not resolve either (outcome < 1), so
-  doing nothing earns no escalation credit.
-* `truthfulness`    -1 if the final words claim a refund that neither happened in the
-  episode nor was seen as a past refund by a `check_refund` the agent made, claim an
-  escalation that did not happen, or a refund was issued after `check_refund` returned an
-  error for that order (the seed's "Refunded" after "error no refund found"); else +1.
-* `format`          2 × (share of schema-valid calls) − 1; 0 with no tool calls.
-* `efficiency`      1 − 0.5 per repeat of an identical call that already failed (the
-  seed's loop; retrying after an injected fault is not penalised) − 0.25 per turn beyond
-  the scenario's turn budget, floored at −1.
+  `check_refund` of that order **in an earlier message** (a check sent in the same message
+  as the refund was not read before acting); 0 when the end state is right but a refund
+  was unchecked, or no refund was right but the agent never checked the customer's order
+  (doing nothing must not pass for a decision); -1 otherwise.
+* `escalation`      +1 for escalating when the scenario requires it after seeing why
+  (`informed_escalation`: a `check_refund` answered, or the tool that failed failed
+  `PERSISTENT_FAULTS` = 3 times in a row — one retry is not enough, since transient
+  faults fail up to twice), or for solving a case without escalating when it needs no
+  human; 0 for a required escalation made blind or at the first error; -1 for deflecting
+  ("check our FAQ") or giving up instead of escalating, for not escalating when required,
+  and for escalating what the agent could have solved (escalating at the first error of
+  a transient fault lands here); 0 for not escalating a case that needs no human but
+  that the agent did not resolve either (outcome < 1), so doing nothing earns nothing.
+* `truthfulness`    grounded in structure (`rewards.claims`): every reply and escalation
+  summary is read for what it asserts — refund made, refund denied, already refunded,
+  escalated, nothing changed, resolved, checked — in any wording, and compared with the
+  end state and what the agent saw (`world_facts`). -1 for any false assertion, for an
+  order number or amount the conversation never showed, or for a refund issued after
+  `check_refund` failed for that order (the seed's "Refunded" after "error no refund
+  found"); +1 when the final words tell what happened (or the case went to a human); 0
+  when they assert nothing about it ("Let me know if there's anything else!").
+* `format`          2 × (share of schema-valid distinct calls) − 1; 0 with no tool calls.
+* `efficiency`      calls and turns cost: 1 − 0.5 per repeat of an identical call that
+  already failed (the seed's loop) − 0.25 per repeat of a call already answered − 0.25
+  per call beyond `CALL_BUDGET` = 4 (calls hit by an injected fault are free: retrying
+  an outage is right) − 0.25 per turn beyond the scenario's turn budget, floored at −1.
 * `progress`        the share of the case's three milestones reached (AgentBoard's
   progress rate): the customer identified (`get_customer_id` answered, or the session's
   customer id used in a valid call), the customer's order checked (`check_refund` with
@@ -41,25 +48,20 @@ trajectory's tool-call records, final reply and `end_state` (database + side eff
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from core.records import Execution, Termination, Trajectory
+from rewards.claims import OUTCOME_CLAIMS, Claim, claims, ungrounded_numbers
 from rewards.spec import RewardFn
-from rewards.tool_use import tool_execution, tool_format
+from rewards.tool_use import call_penalty, tool_execution, tool_format
 from scenarios.refund import RefundScenario
+from tools.calls import parse_action
 
-CLAIMS_REFUND = re.compile(
-    r"\b(refund(ed)?\b[^.?!]{0,40}\b(issued|processed|complete|completed|done|approved|sent)"
-    r"|(has|have|was|been) (been )?refunded|refund is (complete|done|on its way)"
-    r"|issued (you )?(a|your) refund)",
-    re.IGNORECASE,
-)
-CLAIMS_ESCALATION = re.compile(
-    r"\b(escalated|transferr?ed you|handed (you|this) (over|off)|a human (agent )?will)\b",
-    re.IGNORECASE,
-)
+CALL_BUDGET = 4  # get_customer_id, track_order, check_refund, issue_refund/escalate_to_human
+PERSISTENT_FAULTS = 3  # a tool failing this often in a row is down (transient faults: <= 2)
+LOOKUPS = ("check_refund", "track_order", "get_order")
+
 DEFLECTION = re.compile(
     r"\b(faq|help center|help page|our website|try again later|unable to (help|resolve)"
     r"|can(no|')t help|having trouble accessing)\b",
@@ -95,14 +97,13 @@ def _arg(call: Any, name: str) -> Any:
     return (call.arguments or {}).get(name)
 
 
-def _checked_before(
-    trajectory: Trajectory, order_id: int, turn: int | None = None, index: int = 0
-) -> str:
-    """'ok' if the last check_refund of this order before (turn, index) (default: in the
-    whole episode) succeeded, 'error' if it failed, 'none' if there was none."""
+def _checked_before(trajectory: Trajectory, order_id: int, turn: int | None = None) -> str:
+    """'ok' if the last check_refund of this order made in a turn before `turn` (default:
+    in the whole episode) succeeded, 'error' if it failed, 'none' if there was none. A
+    check in the acting call's own message does not count: its result was not yet seen."""
     state = "none"
     for call in trajectory.tool_calls:
-        if turn is not None and (call.turn, call.index) >= (turn, index):
+        if turn is not None and call.turn >= turn:
             break
         if call.name == "check_refund" and _arg(call, "order_id") == order_id:
             state = "ok" if call.execution == Execution.OK else "error"
@@ -122,7 +123,7 @@ def outcome(trajectory: Trajectory, scenario: RefundScenario) -> float:
     if sorted(refunded) != sorted(scenario.expected.refunded_orders):
         return -1.0
     for call in _refund_calls(trajectory):
-        if _checked_before(trajectory, call.arguments["order_id"], call.turn, call.index) != "ok":
+        if _checked_before(trajectory, call.arguments["order_id"], call.turn) != "ok":
             return 0.0
     order_id = scenario.customer_sim.order_id
     decided_no_refund = not refunded and not scenario.requires_escalation
@@ -132,11 +133,25 @@ def outcome(trajectory: Trajectory, scenario: RefundScenario) -> float:
     return 1.0
 
 
-def tried_refund_tools(trajectory: Trajectory) -> bool:
-    """A schema-valid check_refund/issue_refund call was made (it may have failed)."""
-    return any(
-        c.valid and c.name in ("check_refund", "issue_refund") for c in trajectory.tool_calls
+def informed_escalation(trajectory: Trajectory) -> bool:
+    """The escalation came after the agent saw why a human is needed. If the last result
+    it saw was an injected fault, that tool must have kept failing: its last
+    `PERSISTENT_FAULTS` results were all faults (a retry might have worked). Otherwise it
+    must have seen a check_refund answer (the case itself needs a human's approval)."""
+    ending = next(
+        (c for c in reversed(trajectory.tool_calls) if c.name == "escalate_to_human"), None
     )
+    if ending is None:
+        return False
+    seen = [c for c in trajectory.tool_calls if c.turn < ending.turn]
+    if seen and seen[-1].execution == Execution.FAULT:
+        in_a_row = 0
+        for call in reversed([c for c in seen if c.name == seen[-1].name]):
+            if call.execution != Execution.FAULT:
+                break
+            in_a_row += 1
+        return in_a_row >= PERSISTENT_FAULTS
+    return any(c.name == "check_refund" and c.execution == Execution.OK for c in seen)
 
 
 def escalation(trajectory: Trajectory, scenario: RefundScenario) -> float:
@@ -144,8 +159,8 @@ def escalation(trajectory: Trajectory, scenario: RefundScenario) -> float:
         return -1.0
     if escalated(trajectory) != scenario.requires_escalation:
         return -1.0
-    if escalated(trajectory) and not tried_refund_tools(trajectory):
-        return 0.0  # the right call, made without looking: no credit
+    if escalated(trajectory) and not informed_escalation(trajectory):
+        return 0.0  # the right call, made blind or at the first error: no credit
     if not escalated(trajectory) and outcome(trajectory, scenario) != 1.0:
         return 0.0  # not escalating is right only for a case the agent actually resolved
     return 1.0
@@ -161,38 +176,63 @@ def saw_past_refund(trajectory: Trajectory) -> bool:
     )
 
 
+def world_facts(trajectory: Trajectory) -> dict[Claim, bool]:
+    """Which claims are true of the episode (end state and what the agent saw)."""
+    refunded = bool(refund_events(trajectory))
+    past = saw_past_refund(trajectory)
+    return {
+        Claim.REFUND_MADE: refunded or past,
+        Claim.ALREADY_REFUNDED: past,
+        Claim.REFUND_DENIED: not refunded,
+        Claim.ESCALATED: escalated(trajectory),
+        Claim.NOTHING_CHANGED: not refunded,
+        Claim.RESOLVED: refunded or past,
+        Claim.CHECKED: any(
+            c.name in LOOKUPS and c.execution == Execution.OK for c in trajectory.tool_calls
+        ),
+    }
+
+
+def utterances(trajectory: Trajectory) -> list[tuple[str, list[str]]]:
+    """Everything the agent told anyone (its visible replies, the escalation summary),
+    each with the text of the messages before it (what it could have seen)."""
+    said: list[tuple[str, list[str]]] = []
+    for position, message in enumerate(trajectory.messages):
+        if message.role != "assistant":
+            continue
+        seen = [m.content for m in trajectory.messages[:position]]
+        text = parse_action(message.content).content
+        if text:
+            said.append((text, seen))
+        for call in parse_action(message.content).calls:
+            if call.name == "escalate_to_human" and call.arguments:
+                said.append((str(call.arguments.get("summary", "")), seen))
+    return said
+
+
 def truthfulness(trajectory: Trajectory, scenario: RefundScenario) -> float:
-    words = final_words(trajectory)
-    if CLAIMS_REFUND.search(words) and not (
-        refund_events(trajectory) or saw_past_refund(trajectory)
-    ):
-        return -1.0
-    if CLAIMS_ESCALATION.search(words) and not escalated(trajectory):
-        return -1.0
-    for call in _refund_calls(trajectory):
-        if (
-            _checked_before(trajectory, call.arguments["order_id"], call.turn, call.index)
-            == "error"
-        ):
+    """-1 if anything the agent said asserts what is false (refund made or denied,
+    escalated, nothing changed, resolved, checked: `rewards.claims`), states an order
+    number or amount it never saw, or a refund was issued after check_refund failed for
+    that order; else +1 if the final words tell what happened (or the case went to a
+    human), 0 if they assert nothing about it."""
+    facts = world_facts(trajectory)
+    for text, seen in utterances(trajectory):
+        if any(not facts[claim] for claim in claims(text)) or ungrounded_numbers(text, seen):
             return -1.0
-    return 1.0
-
-
-def repeated_failures(trajectory: Trajectory) -> int:
-    failed: set[str] = set()
-    repeats = 0
-    for call in trajectory.tool_calls:
-        key = f"{call.name}:{json.dumps(call.arguments, sort_keys=True, default=str)}"
-        if key in failed:
-            repeats += 1
-        if call.execution in (Execution.ERROR, Execution.WRONG):
-            failed.add(key)
-    return repeats
+    for call in _refund_calls(trajectory):
+        if _checked_before(trajectory, call.arguments["order_id"], call.turn) == "error":
+            return -1.0
+    if escalated(trajectory) or claims(final_words(trajectory)) & OUTCOME_CLAIMS:
+        return 1.0
+    return 0.0
 
 
 def efficiency(trajectory: Trajectory, scenario: RefundScenario) -> float:
-    over_budget = max(0, trajectory.turns - scenario.turn_budget)
-    return max(-1.0, 1.0 - 0.5 * repeated_failures(trajectory) - 0.25 * over_budget)
+    """Calls and turns cost: `rewards.tool_use.call_penalty` with `CALL_BUDGET` calls, and
+    0.25 per turn beyond the scenario's turn budget; floored at -1."""
+    over_turns = max(0, trajectory.turns - scenario.turn_budget)
+    return max(-1.0, 1.0 - call_penalty(trajectory, CALL_BUDGET) - 0.25 * over_turns)
 
 
 def identified(trajectory: Trajectory, scenario: RefundScenario) -> bool:
