@@ -6,7 +6,9 @@ code sandbox). It must answer with a plan and code. When it gives its final answ
 env runs the repository's unit tests on the proposed code (the `final_verification`
 event of the end state); the verifiers of `rewards/code_checks.py` then score the seed's
 table: relevance (a cheap reward-model stand-in), unit tests, version reference
-(`v3.2.1` / `==3.2.1`), deprecation (no `legacy_lookup`, …) and up-to-date information.
+(`v3.2.1` / `==3.2.1`), deprecation (no `legacy_lookup`, …) and up-to-date information,
+plus the shared tool-use components and `efficiency` (repeats and calls beyond the four
+the fix needs cost, `rewards.tool_use.call_efficiency`).
 Success@1 needs every required check: unit tests, version, deprecation.
 
 A failure of the sandbox itself (after retries) marks the episode as an infrastructure
@@ -28,7 +30,7 @@ from core.records import Message, Termination, Trajectory
 from envs.base import ToolEnv
 from rewards import code_checks
 from rewards.spec import RewardFn
-from rewards.tool_use import tool_execution, tool_format
+from rewards.tool_use import call_efficiency, tool_execution, tool_format
 from scenarios.debug_search_api import SLICES, SPLITS, DebugScenario, load_split
 from scenarios.schema import Scenario
 from tools.calls import ParsedAction
@@ -45,6 +47,13 @@ read_file for the repository, run_tests to check a fix (nothing is saved). Call 
 Your final answer (no tool call) must contain: a short numbered plan, the exact install \
 command, and the complete fixed file in one ```python block."""
 
+CALL_BUDGET = 4  # search + read the file, read the changelog, run the tests
+
+
+def efficiency(trajectory: Trajectory, scenario: Any) -> float:
+    return call_efficiency(trajectory, CALL_BUDGET)
+
+
 DEBUG_REWARDS: dict[str, RewardFn] = {
     "relevance": code_checks.relevance,
     "unit_tests": code_checks.unit_tests,
@@ -53,6 +62,7 @@ DEBUG_REWARDS: dict[str, RewardFn] = {
     "up_to_date": code_checks.up_to_date,
     "tool_execution": tool_execution,
     "tool_format": tool_format,
+    "efficiency": efficiency,
 }
 DEBUG_WEIGHTS = {
     "unit_tests": 1.0,
@@ -62,6 +72,7 @@ DEBUG_WEIGHTS = {
     "up_to_date": 0.5,
     "tool_execution": 0.25,
     "tool_format": 0.25,
+    "efficiency": 0.25,
 }
 REQUIRED = ("unit_tests", "version_reference", "deprecation")
 POLICY_CLASSES = (
