@@ -19,8 +19,8 @@ as OpenAI `tool_calls` entries (`{"id", "type": "function", "function": {"name",
                </function></tool_call>`; a value is typed by the tool's JSON schema when
                `tools` are given (string parameters stay text), else read as JSON when it
                parses and kept as text otherwise
-* `auto`       the first format whose marker the text holds (mistral, llama3, qwen3_xml,
-               hermes), else `json`
+* `auto`       the first format whose marker the text holds (mistral; llama3 by its
+               python tag or end tokens; qwen3_xml; hermes), else `json`
 
 Nothing here raises on model text: a block that does not parse becomes a call whose
 `arguments` is the raw text (the env reports it to the model as malformed JSON), and text
@@ -77,7 +77,7 @@ def detect_format(text: str) -> str:
     """The format whose marker `text` holds; `json` when none does."""
     if "[TOOL_CALLS]" in text:
         return "mistral"
-    if "<|python_tag|>" in text:
+    if "<|python_tag|>" in text or any(end in text for end in _LLAMA_END):
         return "llama3"
     if "<function=" in text:
         return "qwen3_xml"
