@@ -19,6 +19,8 @@ Contract
   harness's folders) and `summary.json` (eval tables, wall times, the step's time shares).
   `resume=true` continues from the newest checkpoint (the config must match the folder's
   manifest except `trainer.max_steps`, `resume` and `eval`).
+* **backend=verl** hands the whole command line to `trainers.backends.verl` (its own
+  config, `configs/verl.yaml`, any verl key passed through, Ray across GPUs and nodes).
 * **Eval**: `evals.run`'s harness with `policy=hf`, greedy by default, on every
   `eval.every`-th scenario of the frozen eval split (1 = all of it).
 """
@@ -298,6 +300,10 @@ def run_grpo(cfg: GRPORunConfig, backend: Any) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "backend=verl" in argv:  # Ray + GPUs, its own config and venv: configs/verl.yaml
+        from trainers.backends import verl
+
+        return verl.main(argv)
     try:
         cfg = load_config("grpo", argv, GRPORunConfig)
         backend = validate(cfg)

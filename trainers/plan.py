@@ -294,10 +294,14 @@ def serve_plan(spec: ServeSpec) -> ServePlan:
 
 
 # ---- reports ---------------------------------------------------------------------------------
+def size_label(params: float) -> str:
+    return f"{params / 1e9:.3g}B" if params >= 1e9 else f"{params / 1e6:.3g}M"
+
+
 def format_train(plan: TrainPlan) -> str:
     s = plan.spec
     lines = [
-        f"{s.method} on a {s.shape.params / 1e9:g}B model ({s.shape.layers} layers, hidden "
+        f"{s.method} on a {size_label(s.shape.params)} model ({s.shape.layers} layers, hidden "
         f"{s.shape.hidden}, {s.shape.kv_heads}/{s.shape.heads} KV heads), {s.precision}, "
         f"group {s.group_size} x {s.seq_len} tokens",
         f"{'component':<30} {'GB':>8}",
