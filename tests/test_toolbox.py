@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.records import ErrorKind, Execution
-from tools import refunds, standard
+from tools import refunds, standard, toolbox
 from tools.calls import ParsedCall
 from tools.sandbox import Sandbox
 from tools.schema import DEFAULT_TIMEOUT_S, tool
@@ -108,14 +110,41 @@ def test_a_hanging_tool_is_cut_off_with_a_typed_timeout() -> None:
     elapsed = time.perf_counter() - start
     assert elapsed < 1.5
     assert outcome.text == "ERROR: Timeout: 'nap' did not answer within 0.2s"
-    assert (outcome.error_kind, outcome.execution, outcome.valid) == (
+    assert (outcome.error_kind, outcome.execution, outcome.valid, outcome.infrastructure) == (
         ErrorKind.TIMEOUT,
         Execution.FAULT,
+        True,
         True,
     )
     # The toolbox goes on with a fresh worker: the next calls run normally.
     assert run("nap", {"seconds": 0.0}).text == "rested"
     assert run("nap", {"seconds": 0.01}).text == "rested"
+
+
+def test_past_the_stuck_limit_timed_tools_are_refused_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(toolbox, "WORKERS", toolbox._WorkerPool())
+    monkeypatch.setattr(toolbox, "MAX_STUCK_WORKERS", 1)
+    assert run("nap", {"seconds": 1.0}).error_kind is ErrorKind.TIMEOUT  # one stuck
+    start = time.perf_counter()
+    refused = run("nap", {"seconds": 0.0})
+    assert time.perf_counter() - start < 0.1
+    assert refused.text == "ERROR: Timeout: 'nap' not run: 1 earlier tool calls are still running"
+    assert refused.error_kind is ErrorKind.TIMEOUT and refused.infrastructure
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        ParsedCall(raw="", name=["not", "hashable"], arguments={}),  # type: ignore[arg-type]
+        ParsedCall(raw="", name="take", arguments=[1, 2]),  # type: ignore[arg-type]
+    ],
+)
+def test_calls_built_by_hand_with_wrong_shapes_are_errors(call: ParsedCall) -> None:
+    outcome = Toolbox([take]).run(call, Sandbox(now=datetime(2026, 3, 10)))
+    assert outcome.error_kind in (ErrorKind.UNKNOWN_TOOL, ErrorKind.MALFORMED_JSON)
+    assert not outcome.valid
 
 
 @pytest.mark.parametrize("what", ["cycle", "deep", "huge_int", "unprintable"])
@@ -210,3 +239,31 @@ def test_tools_import_nothing_above_them() -> None:
                 names = [alias.name for alias in node.names]
             for name in names:
                 assert name.split(".")[0] not in upward, f"{path.name} imports {name}"
+
+
+JSON_ISH = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats()
+    | st.text(alphabet=st.characters(codec=None, min_codepoint=0, max_codepoint=0xDFFF)),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+KEYS = st.sampled_from(["what", "nested", "expression"]) | st.text(max_size=8)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    name=st.sampled_from(["take", "hand_back", "calculator", "missing", ""]),
+    arguments=st.dictionaries(KEYS, JSON_ISH, max_size=4),
+)
+def test_any_arguments_give_an_observation_never_an_exception(
+    name: str, arguments: dict[str, Any]
+) -> None:
+    box = Toolbox([take, hand_back, standard.calculator])
+    outcome = run(name, arguments, box=box)
+    outcome.text.encode("utf-8")  # valid Unicode, whatever came in
+    assert outcome.text.startswith("ERROR: ") == (outcome.error_kind is not None)
