@@ -48,6 +48,14 @@ REFUND_POLICY_CLASSES = (
     ("refunds_everything", "RefundsEverything"),
 )
 
+# Reward hacks the audit plays against the expert (`python -m evals.audit env=refund_agent`).
+REFUND_ADVERSARY_CLASSES = (
+    ("lookup_spree", "LookupSpree"),
+    ("lies_about_outcome", "LiesAboutOutcome"),
+    ("early_escalation", "EarlyEscalation"),
+    ("promise_refund", "PromiseRefund"),
+)
+
 REFUND_TOOLS = (
     refunds.get_customer_id,
     refunds.get_customer_name,
@@ -82,10 +90,12 @@ class RefundAgentEnv(ToolEnv):
     splits: ClassVar[Sequence[str]] = SPLITS
     slices: ClassVar[Sequence[str]] = REFUND_SLICES
     policies: ClassVar[Mapping[str, str]] = {
-        name: f"policies.scripted.refund:{cls_name}" for name, cls_name in REFUND_POLICY_CLASSES
+        name: f"policies.scripted.refund:{cls_name}"
+        for name, cls_name in REFUND_POLICY_CLASSES + REFUND_ADVERSARY_CLASSES
     }
     expert: ClassVar[str | None] = "expert"
     failure_modes: ClassVar[Sequence[str]] = tuple(n for n, _ in REFUND_POLICY_CLASSES[1:])
+    adversaries: ClassVar[Sequence[str]] = tuple(n for n, _ in REFUND_ADVERSARY_CLASSES)
     # SFT logs of a buggy agent (the seed's majority bug, and giving up) for RL to fix.
     demo_mix: ClassVar[Mapping[str, float]] = {"name_instead_of_id": 0.55, "quitter": 0.25}
     promotion_rules: ClassVar[str | None] = "promotion:refund_agent.rules"

@@ -148,6 +148,12 @@ LOOKED = _words(
     r"(?:having|after)\s+(?:checked|looked|reviewed|verified)", r"according\s+to\s+(?:our|the)",
     r"our\s+(?:records|system)s?\s+show", r"i\s+can\s+see", r"i\s+see\s+(?:that|your)",
 )  # fmt: skip
+NEW_ACTION = _words(
+    r"(?:i|we)(?:'ve|\s+have|'ll|\s+will|'m|\s+am)?\s+(?:just\s+|now\s+|also\s+)?(?:refunded|"
+    r"put\s+through|issued|processed|sent|initiated|reimbursed|credited|refund\b|process\b|"
+    r"issue\b|send\b|issuing|processing|refunding)",
+    r"(?:new|fresh|another|second|additional)\s+refund",
+)  # fmt: skip
 ORDER_NUMBER = re.compile(
     r"(?:#\s*|\border\s+(?:number\s+|no\.?\s*|id\s+)?#?\s*)(\d{3,})", re.IGNORECASE
 )
@@ -170,6 +176,8 @@ def claims(text: str) -> set[Claim]:
         if sentence.rstrip().endswith("?"):
             continue  # a question asserts nothing
         found |= _sentence_claims(sentence)
+    if Claim.ALREADY_REFUNDED in found and not NEW_ACTION.search(text):
+        found.discard(Claim.REFUND_MADE)  # "... already refunded. The money went to your card."
     return found
 
 

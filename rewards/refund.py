@@ -181,7 +181,7 @@ def world_facts(trajectory: Trajectory) -> dict[Claim, bool]:
     refunded = bool(refund_events(trajectory))
     past = saw_past_refund(trajectory)
     return {
-        Claim.REFUND_MADE: refunded or past,
+        Claim.REFUND_MADE: refunded,
         Claim.ALREADY_REFUNDED: past,
         Claim.REFUND_DENIED: not refunded,
         Claim.ESCALATED: escalated(trajectory),
