@@ -13,10 +13,19 @@ from envs.registry import ENVS, EnvRegistry, card, make, make_raw, register_env
 register_env("refund_agent", "envs.refund_agent:RefundAgentEnv", gym_id="toolgym/RefundAgent-v0")
 register_env("math_tools", "envs.math_tools:MathToolsEnv", gym_id="toolgym/MathTools-v0")
 register_env(
+    "refund_handoff", "envs.refund_handoff:RefundHandoffEnv", gym_id="toolgym/RefundHandoff-v0"
+)
+register_env(
+    "calculator_handoff",
+    "envs.calculator_handoff:CalculatorHandoffEnv",
+    gym_id="toolgym/CalculatorHandoff-v0",
+)
+register_env(
     "debug_search_api",
     "envs.debug_search_api:DebugSearchApiEnv",
     gym_id="toolgym/DebugSearchApi-v0",
 )
+register_env("stale_report", "envs.stale_report:StaleReportEnv", gym_id="toolgym/StaleReport-v0")
 ENVS.announce_entry_points()
 
 __all__ = [

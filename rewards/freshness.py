@@ -1,0 +1,78 @@
+"""Reward components of stale_report (the seed's M5-L02 datetime and RAG examples).
+
+* `used_current_state` — 1 if the agent asked the datetime tool for today's date
+  (`get_current_date` answered without error) and never asserted a different "today"
+  in its answer; 0 if it relied on its own idea of the date.
+* `correct` — for a stale attachment (`datetime_freshness`): 1 if the answer says the
+  attachment is not the latest *and* gives the latest report's period and figure, 0.5
+  if it only says it is not the latest, 0 if it presents the old figure as current. For
+  a genuinely new attachment (`rag_new_document`): 1 if the answer gives the
+  attachment's period and figure without calling it outdated, else 0.
+
+`violations` lists the broken rules: `trusted_stale_attachment`, `new_document_called_stale`,
+`date_not_checked`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from core.records import Execution, Trajectory
+
+STALE_FLAG = re.compile(
+    r"\b(not the latest|no longer (?:the )?(?:latest|current)|out[- ]of[- ]date|outdated|"
+    r"stale|superseded|isn't the latest|is not current|not current|newer report)\b",
+    re.IGNORECASE,
+)
+TODAY_CLAIM = re.compile(
+    r"\btoday(?:'s date)?(?:\s+is|:|\s*=)?\s*\(?\s*(\d{4}-\d{2}-\d{2})", re.IGNORECASE
+)
+DECLINE = re.compile(r"\b(declin\w*|fell|shr[a-z]nk|down|contract\w*)\b", re.IGNORECASE)
+
+
+def flags_stale(answer: str) -> bool:
+    return STALE_FLAG.search(answer) is not None
+
+
+def gives_figure(answer: str, period: str, growth_pct: float) -> bool:
+    """The answer names the period and its growth (`-0.6%`, or `0.6%` with a decline word)."""
+    if period not in answer:
+        return False
+    if f"{growth_pct:.1f}%" in answer:
+        return True
+    return growth_pct < 0 and f"{abs(growth_pct):.1f}%" in answer and bool(DECLINE.search(answer))
+
+
+def checked_date(trajectory: Trajectory) -> bool:
+    return any(
+        call.name == "get_current_date" and call.execution == Execution.OK
+        for call in trajectory.tool_calls
+    )
+
+
+def used_current_state(trajectory: Trajectory, scenario: Any) -> float:
+    today = scenario.now.date().isoformat()
+    claims = TODAY_CLAIM.findall(trajectory.final_answer or "")
+    return float(checked_date(trajectory) and all(claim == today for claim in claims))
+
+
+def correct(trajectory: Trajectory, scenario: Any) -> float:
+    answer = trajectory.final_answer or ""
+    flagged = flags_stale(answer)
+    latest = gives_figure(answer, scenario.latest_period, scenario.latest_growth_pct)
+    if scenario.stale:
+        return 1.0 if flagged and latest else 0.5 if flagged else 0.0
+    return float(latest and not flagged)
+
+
+def violations(trajectory: Trajectory, scenario: Any) -> list[str]:
+    answer = trajectory.final_answer or ""
+    found = []
+    if scenario.stale and not flags_stale(answer):
+        found.append("trusted_stale_attachment")
+    if not scenario.stale and flags_stale(answer):
+        found.append("new_document_called_stale")
+    if not used_current_state(trajectory, scenario):
+        found.append("date_not_checked")
+    return found
