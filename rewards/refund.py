@@ -43,7 +43,9 @@ trajectory's tool-call records, final reply and `end_state` (database + side eff
   resolved (the episode succeeds: outcome, escalation and truthfulness all right). The
   other components judge an episode by what it did; this one pays for how far along the
   right path it got, so an agent that stops after one easy call (every per-call and
-  per-reply component at its best) scores below one that went on to check the order.
+  per-reply component at its best) scores below one that went on to check the order. A
+  resolved case has reached every milestone (where the customer lookup itself was down,
+  escalating is the whole path).
 """
 
 from __future__ import annotations
@@ -261,7 +263,9 @@ def checked_order(trajectory: Trajectory, scenario: RefundScenario) -> bool:
 
 def progress(trajectory: Trajectory, scenario: RefundScenario) -> float:
     resolved = all(REFUND_REWARDS[name](trajectory, scenario) == 1.0 for name in SUCCESS_COMPONENTS)
-    milestones = (identified(trajectory, scenario), checked_order(trajectory, scenario), resolved)
+    if resolved:
+        return 1.0  # the end of the path (where a system was down, the earlier steps could not be)
+    milestones = (identified(trajectory, scenario), checked_order(trajectory, scenario), False)
     return round(sum(milestones) / len(milestones), 10)
 
 

@@ -226,8 +226,11 @@ def _draw_amount(rng: np.random.Generator, amount: float) -> float:
 
 
 def _draw_fault(rng: np.random.Generator, fault: dict[str, Any]) -> dict[str, Any]:
-    """Same tool; new kind; a transient fault fails its first 1 or 2 calls."""
+    """Same tool; new kind; a transient fault fails its first 1 or 2 calls (2 if the case
+    says 2: a retry-twice case stays one)."""
     first_n = None if fault["first_n"] is None else int(rng.integers(1, 3))
+    if first_n is not None and fault["first_n"] >= 2:
+        first_n = 2
     return {"tool": fault["tool"], "kind": _pick(rng, FAULT_KINDS), "first_n": first_n}
 
 

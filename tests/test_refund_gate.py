@@ -61,7 +61,7 @@ def test_trainer_reports_the_paired_change_between_two_eval_runs(runs: dict[str,
 
     change = grpo.paired_change(runs["expert"], runs["name_instead_of_id"])
     success = change["success@1"]
-    assert success["test"] == "mcnemar-exact" and success["n_pairs"] == 288
+    assert success["test"] == "mcnemar-exact" and success["n_pairs"] == 312  # 26 cases × 12
     assert success["point"] == 1.0 and success["p_value"] < 1e-6  # the failure never succeeds
     assert change["reward"]["point"] > 0 and change["reward"]["p_value"] < 1e-6
     line = grpo.format_change(change, "expert vs seed failure")
