@@ -1,0 +1,291 @@
+"""Reward components of the multi-agent handoff envs (the seed's M5-L02 coordination table).
+
+The seed's worked examples score: missing info handoff −1 and wrong final response −1
+(total −2, twice), info passed correctly +1 and role execution correct +1 (total +2). As
+named components (each at most 1.0, so an env's maximum is the sum of its positive weights):
+
+* `handoff_info`: +1 when the information went through every hop and was used (the request
+  names the order/problem, the report carries the facts or the error, the acting role's
+  actions and final reply follow the report), −1 when any of it went missing.
+* `role_execution`: 1 when the learner's role (`trajectory.info["learner"]`) did its own job,
+  else 0 (acting: the right end state and reply; lookup: looked up and reported the facts;
+  equation: a right expression; calculator: used the calculator, reported the value;
+  coordinator: the right `<answer>`).
+* `wrong_final_response`: 1 when the final response is wrong ("Didn't get order info" when
+  it was handed over, "Refunded." with no refund or after an error report, a missing fact),
+  else 0. Weighted −1: it is a penalty.
+* `acted_on_error`: 1 when a role that received an error report then called an action tool
+  (`issue_refund`), whether or not it ran, else 0. Weighted −1 ("you never want to take
+  actions based on erroneous data from sub-agents").
+
+A report is an error report when it says `error` (the lookup role is told to report failures
+as `error: …`). Rewards read the handoff log and role views the env records in
+`trajectory.info` (`envs.multi_agent`), the tool-call records (`agent`) and the end state.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from core.records import Execution, Trajectory
+from tools.standard import evaluate_arithmetic
+
+ERROR_WORD = re.compile(r"\berror\b", re.IGNORECASE)
+NO_INFO = re.compile(r"\b(didn'?t|did not) (get|receive)\b", re.IGNORECASE)
+REFUND_CLAIMS = ("refund complete", "refund issued", "refunded your", "have refunded", "i refunded")
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+ACTION_TOOLS = ("issue_refund",)
+REFUND_WEIGHTS = {
+    "handoff_info": 1.0,
+    "role_execution": 1.0,
+    "wrong_final_response": -1.0,
+    "acted_on_error": -1.0,
+}
+MATH_WEIGHTS = {"handoff_info": 1.0, "role_execution": 1.0, "wrong_final_response": -1.0}
+SUCCESS = ("handoff_info", "role_execution")
+
+
+# ---- reading the episode ------------------------------------------------------------------------
+def handoffs(trajectory: Trajectory) -> list[dict[str, Any]]:
+    return list(trajectory.info.get("handoffs", []))
+
+
+def learner(trajectory: Trajectory, default: str) -> str:
+    return str(trajectory.info.get("learner") or default)
+
+
+def is_error_report(text: str) -> bool:
+    return bool(ERROR_WORD.search(text))
+
+
+def claims_refund(text: str) -> bool:
+    lowered = text.lower()
+    return any(p in lowered for p in REFUND_CLAIMS) or lowered.strip().startswith("refunded")
+
+
+def numbers(text: str) -> set[float]:
+    return {float(n) for n in NUMBER.findall(text)}
+
+
+def mentions(text: str, wanted: str) -> bool:
+    """Case-insensitive substring; an all-digit `wanted` must appear as a whole number."""
+    if wanted.isdigit():
+        return float(wanted) in numbers(text)
+    return wanted.lower() in text.lower()
+
+
+def first(items: list[dict[str, Any]], **match: str) -> dict[str, Any] | None:
+    return next((h for h in items if all(h.get(k) == v for k, v in match.items())), None)
+
+
+def answers_to(items: list[dict[str, Any]], role: str, after: int) -> list[dict[str, Any]]:
+    """What reached `role` after global turn `after`: replies and reports to it."""
+    return [h for h in items if h["to"] == role and h["kind"] != "request" and h["seq"] > after]
+
+
+def calls_by(trajectory: Trajectory, agent: str, name: str) -> list[Any]:
+    return [c for c in trajectory.tool_calls if c.agent == agent and c.name == name]
+
+
+def events(trajectory: Trajectory, kind: str) -> list[dict[str, Any]]:
+    return [e for e in trajectory.end_state.get("events", []) if e.get("event") == kind]
+
+
+# ---- refund_handoff -----------------------------------------------------------------------------
+def _lookup_report(trajectory: Trajectory, scenario: Any) -> dict[str, Any] | None:
+    """The first report of the lookup to the acting role, after a request naming the order."""
+    items = handoffs(trajectory)
+    request = first(items, **{"from": "acting", "to": "lookup", "kind": "request"})
+    if request is None or not mentions(request["message"], str(scenario.order_id)):
+        return None
+    found = [h for h in answers_to(items, "acting", request["seq"]) if h["from"] == "lookup"]
+    return found[0] if found else None
+
+
+def report_carries_facts(report: dict[str, Any] | None, scenario: Any) -> bool:
+    if report is None:
+        return False
+    text = report["message"]
+    if scenario.expected.report == "error":
+        return is_error_report(text)
+    return (
+        not is_error_report(text)
+        and mentions(text, str(scenario.order_id))
+        and mentions(text, str(scenario.expected.customer_id))
+    )
+
+
+def _refunds_of(trajectory: Trajectory, order_id: int) -> list[dict[str, Any]]:
+    return [e for e in events(trajectory, "refund") if e.get("order_id") == order_id]
+
+
+def refund_wrong_final_response(trajectory: Trajectory, scenario: Any) -> float:
+    if events(trajectory, "escalation"):
+        return 0.0  # the escalation summary is the response; whether it was due is role_execution
+    reply = trajectory.final_answer
+    if reply is None:
+        return 1.0
+    handed_over = any(h["to"] == "acting" and h["kind"] != "request" for h in handoffs(trajectory))
+    refunded = bool(_refunds_of(trajectory, scenario.order_id))
+    wrong = (
+        (claims_refund(reply) and (not refunded or scenario.expected.report == "error"))
+        or (handed_over and bool(NO_INFO.search(reply)))
+        or not all(mentions(reply, m) for m in scenario.expected.reply_mentions)
+        or any(mentions(reply, m) for m in scenario.expected.reply_avoids)
+    )
+    return float(wrong)
+
+
+def acted_on_error(trajectory: Trajectory, scenario: Any) -> float:
+    for report in handoffs(trajectory):
+        if report["kind"] == "request" or not is_error_report(report["message"]):
+            continue
+        for call in trajectory.tool_calls:
+            if (
+                call.agent == report["to"]
+                and call.name in ACTION_TOOLS
+                and call.turn > report["seq"]
+            ):
+                return 1.0
+    return 0.0
+
+
+def refund_handoff_info(trajectory: Trajectory, scenario: Any) -> float:
+    report = _lookup_report(trajectory, scenario)
+    if not report_carries_facts(report, scenario):
+        return -1.0
+    assert report is not None
+    if is_error_report(report["message"]):
+        used = not acted_on_error(trajectory, scenario) and not claims_refund(
+            trajectory.final_answer or ""
+        )
+    elif scenario.expected.refund:
+        customer = scenario.expected.customer_id
+        used = any(
+            e.get("customer_id") == customer for e in _refunds_of(trajectory, scenario.order_id)
+        )
+    else:
+        used = not refund_wrong_final_response(trajectory, scenario)
+    return 1.0 if used else -1.0
+
+
+def _acting_did_its_job(trajectory: Trajectory, scenario: Any) -> bool:
+    refunds = _refunds_of(trajectory, scenario.order_id)
+    right_refund = (
+        len(refunds) == 1 if scenario.expected.refund else not events(trajectory, "refund")
+    )
+    right_escalation = bool(events(trajectory, "escalation")) == scenario.expected.escalate
+    return (
+        right_refund
+        and right_escalation
+        and not refund_wrong_final_response(trajectory, scenario)
+        and not acted_on_error(trajectory, scenario)
+    )
+
+
+def _lookup_did_its_job(trajectory: Trajectory, scenario: Any) -> bool:
+    looked_up = any(
+        (c.arguments or {}).get("order_id") == scenario.order_id and c.valid
+        for c in calls_by(trajectory, "lookup", "get_order")
+    )
+    if scenario.expected.report == "ok":  # it also checked the refund of the right customer
+        wanted = {"customer_id": scenario.expected.customer_id, "order_id": scenario.order_id}
+        looked_up = looked_up and any(
+            c.arguments == wanted and c.execution == Execution.OK
+            for c in calls_by(trajectory, "lookup", "check_refund")
+        )
+    return looked_up and report_carries_facts(_lookup_report(trajectory, scenario), scenario)
+
+
+def refund_role_execution(trajectory: Trajectory, scenario: Any) -> float:
+    if learner(trajectory, "acting") == "lookup":
+        return float(_lookup_did_its_job(trajectory, scenario))
+    return float(_acting_did_its_job(trajectory, scenario))
+
+
+REFUND_HANDOFF_REWARDS = {
+    "handoff_info": refund_handoff_info,
+    "role_execution": refund_role_execution,
+    "wrong_final_response": refund_wrong_final_response,
+    "acted_on_error": acted_on_error,
+}
+
+
+# ---- calculator_handoff -------------------------------------------------------------------------
+def tagged_answer(text: str) -> str | None:
+    start = text.find("<answer>")
+    end = text.find("</answer>", start + 8) if start >= 0 else -1
+    return text[start + 8 : end].strip() if end >= 0 else None
+
+
+def expression_of(message: str) -> str:
+    """The expression a message hands over: the text after the last `⇒`, else all of it."""
+    return message.rsplit("⇒", 1)[-1].strip().rstrip(".")
+
+
+def expression_value(message: str) -> float | None:
+    try:
+        return float(evaluate_arithmetic(expression_of(message)))
+    except (ValueError, ArithmeticError):
+        return None
+
+
+def final_value(trajectory: Trajectory) -> float | None:
+    answer = tagged_answer(trajectory.final_answer or "")
+    found = NUMBER.fullmatch(answer.strip()) if answer is not None else None
+    return float(found.group(0)) if found else None
+
+
+def _math_hops(trajectory: Trajectory) -> tuple[Any, Any, Any]:
+    items = handoffs(trajectory)
+    asked = first(items, **{"from": "coordinator", "to": "equation", "kind": "request"})
+    equation = first(items, **{"from": "equation", "to": "calculator"})
+    result = next(
+        (h for h in items if h["from"] == "calculator" and h["to"] == "coordinator"), None
+    )
+    return asked, equation, result
+
+
+def math_handoff_info(trajectory: Trajectory, scenario: Any) -> float:
+    asked, equation, result = _math_hops(trajectory)
+    ok = (
+        asked is not None
+        and numbers(scenario.question) <= numbers(asked["message"])
+        and equation is not None
+        and expression_value(equation["message"]) == scenario.answer
+        and result is not None
+        and float(scenario.answer) in numbers(result["message"])
+        and final_value(trajectory) == scenario.answer
+    )
+    return 1.0 if ok else -1.0
+
+
+def math_wrong_final_response(trajectory: Trajectory, scenario: Any) -> float:
+    reply = trajectory.final_answer or ""
+    return float(final_value(trajectory) != scenario.answer or bool(NO_INFO.search(reply)))
+
+
+def math_role_execution(trajectory: Trajectory, scenario: Any) -> float:
+    role = learner(trajectory, "coordinator")
+    _, equation, result = _math_hops(trajectory)
+    if role == "equation":
+        return float(
+            equation is not None and expression_value(equation["message"]) == scenario.answer
+        )
+    if role == "calculator":
+        used = [
+            c
+            for c in calls_by(trajectory, "calculator", "calculator")
+            if c.execution == Execution.OK
+        ]
+        values = {float(c.result) for c in used if c.result and NUMBER.fullmatch(c.result)}
+        return float(result is not None and bool(values & numbers(result["message"])))
+    return float(result is not None and final_value(trajectory) == scenario.answer)
+
+
+MATH_HANDOFF_REWARDS = {
+    "handoff_info": math_handoff_info,
+    "role_execution": math_role_execution,
+    "wrong_final_response": math_wrong_final_response,
+}
