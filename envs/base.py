@@ -168,7 +168,7 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
             raise ValueError(f"{name}: max_turns must be >= 1, got {max_turns!r}")
         self.max_turns = self.default_max_turns if max_turns is None else max_turns
         # For policies that get no `tools=` (plain completion endpoints): schemas in the prompt.
-        self.tools_prompt = render_tools_prompt(self.toolbox.schemas) if tools_in_prompt else None
+        self.tools_in_prompt = tools_in_prompt
         self.render_mode = render_mode
         self.observation_space = Conversation()
         self.action_space = AssistantText()
@@ -177,7 +177,8 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
         self.sandbox: Sandbox | None = None
         self.trajectory: Trajectory | None = None
         self._chat: list[dict[str, Any]] = []
-        self._tools_json: str | None = None
+        self.episode_tools = self.toolbox
+        self._subsets: dict[tuple[str, ...], Toolbox] = {}
 
     @classmethod
     def reward_spec(cls) -> RewardSpec:
@@ -220,10 +221,11 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
         chosen = self._choose(scenario)
         self.scenario = chosen
         self.sandbox = self.build_sandbox(chosen, self.np_random)
+        self.episode_tools = self._toolbox_for(chosen)
         self.agent = None
         opening = self.opening_messages(chosen)
-        if self.tools_prompt and opening and opening[0].role == "system":
-            system = opening[0].content + "\n\n" + self.tools_prompt
+        if self.tools_in_prompt and opening and opening[0].role == "system":
+            system = opening[0].content + "\n\n" + render_tools_prompt(self._fresh_tools())
             opening[0] = Message(role="system", content=system)
         self._chat = [m.to_chat() for m in opening]
         tools = self._fresh_tools()
@@ -364,7 +366,7 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
         records: list[ToolCallRecord] = []
         assert self.trajectory is not None
         for index, call in enumerate(parsed.calls):
-            outcome = self.toolbox.run(call, sandbox)
+            outcome = self.episode_tools.run(call, sandbox)
             call_id = call.call_id or f"call_{turn}_{index}"
             records.append(
                 fast_record(
@@ -425,10 +427,20 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
         return [_copy_message(m) for m in self._chat]
 
     def _fresh_tools(self) -> list[dict[str, Any]]:
-        """A private copy of the tool schemas (parsing cached JSON beats deepcopy 5x)."""
-        if self._tools_json is None:
-            self._tools_json = json.dumps(self.toolbox.schemas)
-        return json.loads(self._tools_json)
+        """A private copy of this episode's tool schemas (cheaper than deepcopy)."""
+        return self.episode_tools.schemas_copy()
+
+    def _toolbox_for(self, scenario: Scenario) -> Toolbox:
+        """The tools a scenario offers: its own subset of the env's tools, or all of them."""
+        if scenario.tools is None:
+            return self.toolbox
+        key = tuple(scenario.tools)
+        if key not in self._subsets:
+            try:
+                self._subsets[key] = self.toolbox.subset(key)
+            except KeyError as exc:
+                raise ValueError(f"{self.env_name}: scenario '{scenario.id}': {exc}") from None
+        return self._subsets[key]
 
 
 def _copy_message(message: dict[str, Any]) -> dict[str, Any]:

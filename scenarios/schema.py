@@ -1,7 +1,7 @@
 """The scenario contract: what happens in one episode, as validated data.
 
-A `Scenario` carries its id, slice tags, the frozen "now", the fault plan and a turn
-limit; each env subclasses it with its own typed fields (initial database, user
+A `Scenario` carries its id, slice tags, the frozen "now", the fault plan, a turn
+limit and optionally the subset of the env's tools offered in its episode; each env subclasses it with its own typed fields (initial database, user
 messages, expected end state, ...). Scenarios are frozen; `content_hash()` identifies a
 scenario by content (not id), which is how train/eval disjointness is checked.
 """
@@ -29,6 +29,9 @@ class Scenario(BaseModel):
     now: datetime
     faults: list[Fault] = Field(default_factory=list)
     max_turns: int | None = Field(default=None, ge=1)
+    # The tools offered in this episode (names of the env's tools); None: all of them.
+    # (left out of dumps when None, so files and content hashes without it stay as they were)
+    tools: list[str] | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @cached_property
     def content_hash(self) -> str:

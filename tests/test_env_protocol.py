@@ -169,3 +169,17 @@ def test_a_policy_failure_ends_only_its_own_episode_in_the_batch() -> None:
     assert by_id["bad"].termination == Termination.POLICY_ERROR
     assert "ConnectionError: server reset" in by_id["bad"].info["policy_error"]
     assert all(by_id[f"ok-{i}"].termination == Termination.FINAL_ANSWER for i in range(3))
+
+
+def test_a_scenario_can_offer_a_subset_of_the_env_tools() -> None:
+    narrow = lost_order_scenario(id="narrow", tools=["get_customer_id", "escalate_to_human"])
+    env = envs.make_raw("refund_agent", scenarios=[narrow, lost_order_scenario()])
+    start = env.begin("narrow", seed=0)
+    assert [t["function"]["name"] for t in start.tools] == ["get_customer_id", "escalate_to_human"]
+    result = env.advance(CHECK)  # a real refund tool, but not offered in this episode
+    assert result.tool_calls[0].error_kind == "unknown_tool"
+    assert "Available tools: get_customer_id, escalate_to_human" in result.new_messages[0]["content"]
+    assert len(env.begin("test-lost-order", seed=0).tools) == len(env.toolbox.tools)
+    assert narrow.content_hash != lost_order_scenario(id="narrow").content_hash
+    # scenarios that name no tool set hash as before the field existed
+    assert lost_order_scenario().content_hash == lost_order_scenario(tools=None).content_hash
