@@ -28,7 +28,6 @@ now); messages and tool calls carry it, and `Termination.HANDOFF_END` ends such 
 from __future__ import annotations
 
 import copy
-import json
 import string
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol

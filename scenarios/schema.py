@@ -1,8 +1,9 @@
 """The scenario contract: what happens in one episode, as validated data.
 
 A `Scenario` carries its id, slice tags, the frozen "now", the fault plan, a turn
-limit and optionally the subset of the env's tools offered in its episode; each env subclasses it with its own typed fields (initial database, user
-messages, expected end state, ...). Scenarios are frozen; `content_hash()` identifies a
+limit and optionally the subset of the env's tools offered in its episode; each env
+subclasses it with its own typed fields (initial database, user messages, expected end
+state, ...). Scenarios are frozen; `content_hash()` identifies a
 scenario by content (not id), which is how train/eval disjointness is checked.
 """
 

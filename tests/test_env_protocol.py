@@ -178,7 +178,8 @@ def test_a_scenario_can_offer_a_subset_of_the_env_tools() -> None:
     assert [t["function"]["name"] for t in start.tools] == ["get_customer_id", "escalate_to_human"]
     result = env.advance(CHECK)  # a real refund tool, but not offered in this episode
     assert result.tool_calls[0].error_kind == "unknown_tool"
-    assert "Available tools: get_customer_id, escalate_to_human" in result.new_messages[0]["content"]
+    offered = "Available tools: get_customer_id, escalate_to_human"
+    assert offered in result.new_messages[0]["content"]
     assert len(env.begin("test-lost-order", seed=0).tools) == len(env.toolbox.tools)
     assert narrow.content_hash != lost_order_scenario(id="narrow").content_hash
     # scenarios that name no tool set hash as before the field existed
