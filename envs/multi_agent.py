@@ -46,7 +46,14 @@ import gymnasium as gym
 
 from core.episode import EpisodeStart, StepResult
 from core.policy import Policy, PolicyRequest
-from core.records import ErrorKind, Execution, Message, Termination, ToolCallRecord
+from core.records import (
+    ErrorKind,
+    Execution,
+    Message,
+    Termination,
+    ToolCallRecord,
+    Trajectory,
+)
 from envs.base import ToolEnv, _assistant_message, _plain
 from envs.card import import_object
 from scenarios.schema import Scenario
@@ -470,13 +477,25 @@ class MultiAgentEnv(ToolEnv):
             turn=trajectory.turns,
         )
         if done:
-            if not self._aborted:
-                self._close_records()
-                result.reward = self._end(
-                    ended if ended and ended != Termination.TURN_LIMIT else Termination.TURN_LIMIT
-                )
-            result.trajectory = trajectory
+            result.trajectory = self.close_episode()
+            result.reward = result.trajectory.reward
         return result
+
+    @property
+    def ended(self) -> Termination | None:
+        """Why the episode ended (None: it goes on)."""
+        return self._ended
+
+    def close_episode(self) -> Trajectory:
+        """Score the episode once: it ended, or is cut here (`Termination.TURN_LIMIT`)."""
+        trajectory = self.trajectory
+        assert trajectory is not None
+        if not trajectory.done:
+            self._close_records()
+            ended = self._ended
+            self._ended = ended if ended is not None else Termination.TURN_LIMIT
+            self._end(self._ended)
+        return trajectory
 
     def _close_records(self) -> None:
         assert self.trajectory is not None
