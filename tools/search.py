@@ -123,10 +123,13 @@ class SearchIndex:
 
         self.corpus = corpus
         self._by_id = {doc.id: doc for doc in corpus.documents}
-        tokens = [tokenize(f"{doc.title}\n{doc.text}") for doc in corpus.documents]
-        self._vocab = {token for doc in tokens for token in doc}
+        self._vocab: dict[str, int] = {}
+        ids = [
+            [self._vocab.setdefault(token, len(self._vocab)) for token in tokenize(text) or [""]]
+            for text in (f"{doc.title}\n{doc.text}" for doc in corpus.documents)
+        ]
         self._bm25 = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
-        self._bm25.index([doc or [""] for doc in tokens], show_progress=False)
+        self._bm25.index((ids, self._vocab), show_progress=False)  # ids: no second tokenizing
 
     def __len__(self) -> int:
         return len(self.corpus.documents)
@@ -140,12 +143,13 @@ class SearchIndex:
         terms = [t for t in dict.fromkeys(tokenize(query)) if t in self._vocab]
         if not terms:
             return []
-        scores = np.asarray(self._bm25.get_scores(terms), dtype=np.float64)
-        order = sorted(
-            (i for i in range(len(scores)) if scores[i] > 0),
-            key=lambda i: (-round(float(scores[i]), 6), self.corpus.documents[i].id),
-        )
-        return [self._hit(self.corpus.documents[i], float(scores[i]), terms) for i in order[:limit]]
+        raw = self._bm25.get_scores([self._vocab[t] for t in terms])
+        scores = np.round(np.asarray(raw, dtype=np.float64), 6)
+        matched = np.flatnonzero(scores > 0)
+        # Best score first; ties by position, which is id order (the corpus is sorted by id).
+        order = matched[np.lexsort((matched, -scores[matched]))][:limit]
+        documents = self.corpus.documents
+        return [self._hit(documents[i], float(scores[i]), terms) for i in order.tolist()]
 
     def _hit(self, doc: Document, score: float, terms: Sequence[str]) -> SearchHit:
         return SearchHit(
