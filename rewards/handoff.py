@@ -14,6 +14,10 @@ named components (each at most 1.0, so an env's maximum is the sum of its positi
 * `wrong_final_response`: 1 when the final response is wrong ("Didn't get order info" when
   it was handed over, "Refunded." with no refund or after an error report, a missing fact),
   else 0. Weighted −1: it is a penalty.
+* `wasted_calls`: the share of the learner's calls that were wasted: rejected as the
+  agent's error (malformed, invalid, a handoff to a role it may not reach, a call after its
+  handoff), or an exact repeat of one of its calls that already ran. Weighted −1. An episode
+  with an erroneous learner call also gets no `role_execution` credit.
 * `acted_on_error`: 1 when a role that received an error report then called an action tool
   (`issue_refund`), whether or not it ran, else 0. Weighted −1 ("you never want to take
   actions based on erroneous data from sub-agents").
@@ -41,8 +45,14 @@ REFUND_WEIGHTS = {
     "role_execution": 1.0,
     "wrong_final_response": -1.0,
     "acted_on_error": -1.0,
+    "wasted_calls": -1.0,
 }
-MATH_WEIGHTS = {"handoff_info": 1.0, "role_execution": 1.0, "wrong_final_response": -1.0}
+MATH_WEIGHTS = {
+    "handoff_info": 1.0,
+    "role_execution": 1.0,
+    "wrong_final_response": -1.0,
+    "wasted_calls": -1.0,
+}
 SUCCESS = ("handoff_info", "role_execution")
 
 
@@ -90,6 +100,33 @@ def calls_by(trajectory: Trajectory, agent: str, name: str) -> list[Any]:
 
 def events(trajectory: Trajectory, kind: str) -> list[dict[str, Any]]:
     return [e for e in trajectory.end_state.get("events", []) if e.get("event") == kind]
+
+
+def learner_calls(trajectory: Trajectory) -> list[Any]:
+    role = trajectory.info.get("learner")
+    return [c for c in trajectory.tool_calls if role is None or c.agent == role]
+
+
+def _erroneous(call: Any) -> bool:
+    return call.error_kind is not None and call.error_kind.is_agent_error
+
+
+def wasted_calls(trajectory: Trajectory, scenario: Any) -> float:
+    calls = learner_calls(trajectory)
+    ran: set[tuple[str | None, str]] = set()
+    wasted = 0
+    for call in calls:
+        key = (call.name, repr(sorted((call.arguments or {}).items())))
+        if _erroneous(call) or key in ran:
+            wasted += 1
+        elif call.execution == Execution.OK:
+            ran.add(key)
+    return wasted / len(calls) if calls else 0.0
+
+
+def clean(trajectory: Trajectory) -> bool:
+    """No call of the learner was rejected as its own error."""
+    return not any(_erroneous(c) for c in learner_calls(trajectory))
 
 
 # ---- refund_handoff -----------------------------------------------------------------------------
@@ -200,8 +237,8 @@ def _lookup_did_its_job(trajectory: Trajectory, scenario: Any) -> bool:
 
 def refund_role_execution(trajectory: Trajectory, scenario: Any) -> float:
     if learner(trajectory, "acting") == "lookup":
-        return float(_lookup_did_its_job(trajectory, scenario))
-    return float(_acting_did_its_job(trajectory, scenario))
+        return float(_lookup_did_its_job(trajectory, scenario) and clean(trajectory))
+    return float(_acting_did_its_job(trajectory, scenario) and clean(trajectory))
 
 
 REFUND_HANDOFF_REWARDS = {
@@ -209,6 +246,7 @@ REFUND_HANDOFF_REWARDS = {
     "role_execution": refund_role_execution,
     "wrong_final_response": refund_wrong_final_response,
     "acted_on_error": acted_on_error,
+    "wasted_calls": wasted_calls,
 }
 
 
@@ -267,12 +305,14 @@ def math_wrong_final_response(trajectory: Trajectory, scenario: Any) -> float:
 
 
 def math_role_execution(trajectory: Trajectory, scenario: Any) -> float:
+    return float(_math_role_did_its_job(trajectory, scenario) and clean(trajectory))
+
+
+def _math_role_did_its_job(trajectory: Trajectory, scenario: Any) -> bool:
     role = learner(trajectory, "coordinator")
     _, equation, result = _math_hops(trajectory)
     if role == "equation":
-        return float(
-            equation is not None and expression_value(equation["message"]) == scenario.answer
-        )
+        return equation is not None and expression_value(equation["message"]) == scenario.answer
     if role == "calculator":
         used = [
             c
@@ -280,12 +320,13 @@ def math_role_execution(trajectory: Trajectory, scenario: Any) -> float:
             if c.execution == Execution.OK
         ]
         values = {float(c.result) for c in used if c.result and NUMBER.fullmatch(c.result)}
-        return float(result is not None and bool(values & numbers(result["message"])))
-    return float(result is not None and final_value(trajectory) == scenario.answer)
+        return result is not None and bool(values & numbers(result["message"]))
+    return result is not None and final_value(trajectory) == scenario.answer
 
 
 MATH_HANDOFF_REWARDS = {
     "handoff_info": math_handoff_info,
     "role_execution": math_role_execution,
     "wrong_final_response": math_wrong_final_response,
+    "wasted_calls": wasted_calls,
 }

@@ -248,7 +248,7 @@ class CalculatorHandoffExpert(RoleScripted):
         reports = results(messages, "handoff")
         if not reports:
             return handoff_text("equation", question)
-        found = NUMBER.findall(reports[-1].rsplit("=", 1)[-1])
+        found = NUMBER.findall(reports[-1].rsplit("=", 1)[-1]) if "=" in reports[-1] else []
         if not found or ERROR.search(reports[-1]):
             if len(reports) < 2:
                 return handoff_text("equation", question)

@@ -1,0 +1,90 @@
+"""calculator_handoff: the seed's apples transcript, failure modes, every role as learner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import envs
+from envs.rollout import run_episode
+from policies.registry import make_policy
+
+ENV = "calculator_handoff"
+
+
+def scenario(name: str) -> Any:
+    return next(s for s in envs.make_raw(ENV, split="cases").scenarios if s.id == name)
+
+
+def play(name: str, policy: str = "expert", **kwargs: Any) -> Any:
+    env = envs.make_raw(ENV, split="cases", **kwargs)
+    return run_episode(env, make_policy(policy, ENV), scenario=scenario(name), seed=0)
+
+
+def test_the_seed_apples_transcript() -> None:
+    trajectory = play("seed_apples")
+    views = trajectory.info["views"]
+    assert views["equation"][1]["content"] == (
+        "[from coordinator] Alice has 3 apples and buys 2 more. How many now?"
+    )
+    hops = [(h["from"], h["to"], h["message"]) for h in trajectory.info["handoffs"]]
+    assert hops == [
+        ("coordinator", "equation", "Alice has 3 apples and buys 2 more. How many now?"),
+        ("equation", "calculator", "Start with 3. Buys 2 ⇒ 3 + 2"),
+        ("calculator", "coordinator", "3 + 2 = 5"),
+    ]
+    calls = [(c.agent, c.name, c.result) for c in trajectory.tool_calls if c.name == "calculator"]
+    assert calls == [("calculator", "calculator", "5")]
+    assert (
+        trajectory.messages[-2].content == "[from calculator] 3 + 2 = 5"
+    )  # the coordinator's view
+    assert trajectory.final_answer == "<answer>5</answer>"
+    assert trajectory.messages[-1].content == (
+        "<think>Agent A turns the word problem into an equation, hands off to Agent B who can "
+        "use a calculator.</think>\n<answer>5</answer>"
+    )  # the seed's target output, verbatim
+    assert trajectory.reward == 2.0 and trajectory.success
+
+
+# 8 + 2 - 5 = 5 without asking anyone: the right number, but nothing was handed over.
+WRONG = {"handoff_info": -1.0, "role_execution": 0.0, "wrong_final_response": 1.0}
+FAILURES = {
+    "mental_math": (-1.0, {**WRONG, "wrong_final_response": 0.0}),
+    "ignores_report": (-2.0, WRONG),
+    "untagged": (-2.0, WRONG),
+}
+
+
+@pytest.mark.parametrize("policy", sorted(FAILURES))
+def test_coordinator_failure_modes(policy: str) -> None:
+    total, components = FAILURES[policy]
+    trajectory = play("seed_carly_apples", policy)
+    assert trajectory.reward_components == {**components, "wasted_calls": 0.0}
+    assert trajectory.reward == total
+
+
+@pytest.mark.parametrize("role", ["coordinator", "equation", "calculator"])
+def test_every_role_can_be_the_learner(role: str) -> None:
+    trajectory = play("seed_carly_apples", role=role)
+    assert trajectory.info["learner"] == role
+    assert trajectory.messages[0].content.count(f"Your role: {role}.") == 1
+    assert {m.name for m in trajectory.messages if m.role == "assistant"} == {role}
+    assert trajectory.reward == 2.0
+
+
+def test_a_wrong_equation_learner_fails_its_role_and_the_team() -> None:
+    trajectory = play("seed_carly_apples", "wrong_equation", role="equation")
+    equation = next(h for h in trajectory.info["handoffs"] if h["from"] == "equation")
+    assert equation["message"] == "Add them up ⇒ 8 + 2 + 5"
+    assert trajectory.final_answer.endswith("<answer>15</answer>")
+    assert trajectory.reward_components == {
+        "handoff_info": -1.0, "role_execution": 0.0, "wrong_final_response": 1.0,
+        "wasted_calls": 0.0,
+    }  # fmt: skip
+
+
+def test_a_calculator_that_skips_the_tool_fails_its_role() -> None:
+    trajectory = play("seed_carly_apples", "no_calculator", role="calculator")
+    assert not any(c.name == "calculator" for c in trajectory.tool_calls)
+    assert trajectory.reward_components["role_execution"] == 0.0
