@@ -2,8 +2,8 @@
 
 Contract
 --------
-* **Suite**: a declared list of `{env, split}` (`configs/leaderboard.yaml`, key `suites`);
-  `default` is every registered env on its `eval` split. Every model plays the same
+* **Suite** (`evals.suite`): a declared list of `{env, split}` (`configs/leaderboard.yaml`,
+  key `suites`); `default` is every registered env on its `eval` split. Every model plays the same
   episodes: the first `limit` scenarios of each split × `epochs`, seeded as `evals.run`
   seeds them.
 * **Models**: a scripted policy name (it must exist for every env of the suite), `hf:PATH`
@@ -27,7 +27,7 @@ Contract
   lower one is **tied** with the one above and shares its rank (a chain of ties shares the
   first rank of the chain).
 * **Outputs** in `out`: `leaderboard.json` (`Leaderboard`), `leaderboard.md` and a
-  self-contained `leaderboard.html` (`evals.leaderboard_html`). Each row shows
+  self-contained `leaderboard.html` (`evals.leaderboard_pages`). Each row shows
   completed/failed episodes, the score with its interval, reward, pass^k (k = epochs),
   cost per 1k tokens and p95 latency (absent when not measured), success@1 per slice, and
   links to its runs' manifest and report. Exit status: 0 done (refusals are listed), 2 bad
@@ -53,9 +53,19 @@ from core.records import Termination, Trajectory, read_jsonl
 from evals import manifest as mf
 from evals import run
 from evals.deltas import compute_deltas
+from evals.leaderboard_pages import render_html, render_markdown
 from evals.metrics import AGGREGATE, CostConfig, Episodes, MetricTable, RunStatus, compute_metrics
-from evals.report import fmt, fmt_estimate
 from evals.stats import Estimate, PairingError
+from evals.suite import (
+    SUITE_FIELDS,
+    Key,
+    SuiteEntry,
+    load_suite,
+    split_groups,
+    suite_keys,
+    suite_manifest,
+    suite_mismatch,
+)
 from policies.openai_compat import EndpointOptions
 
 SCORE = "success@1"
@@ -64,14 +74,6 @@ AGGREGATE_DOC = (
     "confidence interval clustered by scenario; ties in the point broken by mean reward"
 )
 IDENTITY_FIELDS = ("llm_sha", "tokenizer_sha", "adapters", "sampling", "scenario_sets")
-SUITE_FIELDS = ("scenario_sets", "reward_spec", "tools")
-Key = tuple[str, str, int]
-
-
-class SuiteEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    env: str
-    split: str = "eval"
 
 
 class LeaderboardConfig(BaseModel):
@@ -177,29 +179,6 @@ def parse_model(text: str) -> ModelSpec:
     return ModelSpec(label or spec, "scripted", spec)
 
 
-def load_suite(cfg: LeaderboardConfig) -> list[SuiteEntry]:
-    import envs
-
-    if cfg.suite in cfg.suites:
-        entries = cfg.suites[cfg.suite]
-    elif cfg.suite == "default":
-        entries = [SuiteEntry(env=name) for name in envs.ENVS.names()]
-    else:
-        known = ", ".join(["default", *cfg.suites])
-        raise ConfigError(f"suite: unknown suite '{cfg.suite}'; declared: {known}")
-    if not entries:
-        raise ConfigError(f"suites.{cfg.suite}: the suite lists no env")
-    return entries
-
-
-def split_groups(entries: Sequence[SuiteEntry]) -> dict[str, list[str]]:
-    """split -> envs: one eval run per split."""
-    groups: dict[str, list[str]] = {}
-    for entry in entries:
-        groups.setdefault(entry.split, []).append(entry.env)
-    return groups
-
-
 def eval_argv(cfg: LeaderboardConfig, spec: ModelSpec, envs: list[str], split: str) -> list[str]:
     """The `evals.run` overrides that play `spec` on one split group of the suite."""
     out = cfg.out_dir / "runs" / _slug(spec.label) / split
@@ -242,39 +221,6 @@ def manifest_hash(manifest: mf.RunManifest) -> str:
     identity["config"] = {key: manifest.config.get(key) for key in keys}
     blob = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def suite_manifest(cfg: LeaderboardConfig, entries: Sequence[SuiteEntry]) -> dict[str, Any]:
-    """What every ranked run must agree on: scenario sets, reward spec and tool versions."""
-    expected: dict[str, Any] = {name: {} for name in SUITE_FIELDS}
-    for split, envs in split_groups(entries).items():
-        argv = [f"env=[{','.join(envs)}]", f"split={split}", "policy=expert"]
-        plans = run.plan_jobs(run.load_config(argv))
-        built = run.build_manifest(run.load_config(argv), plans, {})
-        for name in SUITE_FIELDS:
-            expected[name].update(getattr(built, name))
-    return expected
-
-
-def suite_keys(cfg: LeaderboardConfig, entries: Sequence[SuiteEntry]) -> list[Key]:
-    """The (env, scenario, epoch) keys every model must play."""
-    keys: list[Key] = []
-    for split, envs in split_groups(entries).items():
-        argv = [f"env=[{','.join(envs)}]", f"split={split}", "policy=expert"]
-        argv += [f"epochs={cfg.epochs}", *([f"limit={cfg.limit}"] if cfg.limit else [])]
-        for plan in run.plan_jobs(run.load_config(argv)):
-            keys.extend(plan.key(job) for job in plan.jobs)
-    return keys
-
-
-def suite_mismatch(found: dict[str, Any], expected: dict[str, Any]) -> str | None:
-    """The first suite field in which a run's manifest differs from the suite's."""
-    for name in SUITE_FIELDS:
-        for env, value in expected[name].items():
-            if found.get(name, {}).get(env) != value:
-                got = found.get(name, {}).get(env)
-                return f"{name}.{env}: run has {got!r}, the suite has {value!r}"
-    return None
 
 
 def play_model(cfg: LeaderboardConfig, spec: ModelSpec, entries: Sequence[SuiteEntry]) -> ModelRun:
@@ -428,14 +374,15 @@ def build(cfg: LeaderboardConfig) -> Leaderboard:
     labels = [spec.label for spec in specs]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"models: labels must differ, got {labels}; write LABEL=SPEC")
-    entries_decl = load_suite(cfg)
-    expected, keys = suite_manifest(cfg, entries_decl), suite_keys(cfg, entries_decl)
+    suite_entries = load_suite(cfg.suite, cfg.suites)
+    expected = suite_manifest(suite_entries)
+    keys = suite_keys(suite_entries, cfg.epochs, cfg.limit)
     out = cfg.out_dir
     ranked: list[_Entry] = []
     refused: list[Refusal] = []
     for spec, text in zip(specs, cfg.models, strict=True):
         try:
-            model = play_model(cfg, spec, entries_decl)
+            model = play_model(cfg, spec, suite_entries)
             model.text = text
             kept, status = collect(model, expected, keys, cfg)
             table = compute_metrics(
@@ -456,7 +403,7 @@ def build(cfg: LeaderboardConfig) -> Leaderboard:
     slices = sorted({s for row in rows for s in row.slices}, key=lambda s: (s == AGGREGATE, s))
     return Leaderboard(
         suite=cfg.suite,
-        entries=entries_decl,
+        entries=suite_entries,
         k=cfg.epochs,
         confidence=cfg.confidence,
         alpha=cfg.alpha,
@@ -466,46 +413,6 @@ def build(cfg: LeaderboardConfig) -> Leaderboard:
         rows=rows,
         refused=refused,
     )
-
-
-def render_markdown(board: Leaderboard) -> str:
-    """The leaderboard as Markdown: the ranked table, then refusals and the method."""
-    from evals.report import _md_table
-
-    k = board.k
-    header = ["rank", "model", f"{SCORE} [{board.confidence:.0%} CI]", "completed / failed"]
-    header += ["reward", f"pass^{k}", "cost / 1k tok", "p95 latency ms", *board.slices]
-    header += ["manifest", "report"]
-    body = []
-    for row in board.rows:
-        cells = [
-            f"={row.rank}" if row.tied_with_above else str(row.rank),
-            row.model,
-            fmt_estimate(row.score),
-            f"{row.status.completed} / {row.status.failed}",
-            fmt(row.reward.point) if row.reward else "—",
-            fmt_estimate(row.pass_k),
-            fmt_estimate(row.cost_per_1k_tokens_usd),
-            fmt(row.latency_p95_ms.point) if row.latency_p95_ms else "—",
-            *(fmt(row.slices[s].point) if s in row.slices else "—" for s in board.slices),
-            " ".join(f"[manifest]({m})" for m in row.manifests),
-            " ".join(f"[report]({r})" for r in row.reports),
-        ]
-        body.append(cells)
-    envs = ", ".join(f"{e.env} ({e.split})" for e in board.entries)
-    lines = [
-        f"# Leaderboard: suite `{board.suite}`",
-        "",
-        f"Suite: {envs}; {board.episodes} episodes per model. Ranked by {board.aggregate}. "
-        f"`=N`: tied with the row above (paired McNemar test on twin episodes, "
-        f"p >= {board.alpha:g}).",
-        "",
-        *_md_table(header, body),
-    ]
-    if board.refused:
-        lines += ["", "## Refused (not ranked)", ""]
-        lines += [f"- `{r.model}` (`{r.spec}`): {r.reason}" for r in board.refused]
-    return "\n".join(lines) + "\n"
 
 
 def load_config(argv: Sequence[str]) -> LeaderboardConfig:
@@ -519,8 +426,6 @@ def load_config(argv: Sequence[str]) -> LeaderboardConfig:
 
 
 def write(board: Leaderboard, out: Path) -> None:
-    from evals.leaderboard_html import render_html
-
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "leaderboard.json", board.model_dump_json(indent=2) + "\n")
     atomic_write_text(out / "leaderboard.md", render_markdown(board))

@@ -1,7 +1,11 @@
-"""The leaderboard as one self-contained HTML page (no external assets).
+"""The leaderboard as pages: Markdown, and one self-contained HTML page (no external assets).
 
 Contract
 --------
+`render_markdown(board)` is the ranked table (rank, `=N` for a tie with the row above,
+score with its interval, completed / failed, reward, pass^k, cost, p95 latency, success@1
+per slice, links), then the refused models with their reasons.
+
 `render_html(board)` returns a page with:
 
 * `table#board`: one row per ranked model (`tr[data-model]`), the same columns as
@@ -13,7 +17,7 @@ Contract
   (`line.whisker[data-lower][data-upper]`).
 * the refused models with their reasons, the ranking method, and the board's JSON in
   `script#board-data` (the same object as `leaderboard.json`).
-Pure function of a `Leaderboard`; every text is HTML-escaped.
+Both are pure functions of a `Leaderboard`; every HTML text is escaped.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
-from evals.report import fmt, fmt_estimate
+from evals.report import _md_table, fmt, fmt_estimate
 from evals.stats import Estimate
 
 if TYPE_CHECKING:
@@ -197,3 +201,41 @@ twin episodes, p &ge; {board.alpha:g}). Click a column header to sort.</p>
 <script>{SCRIPT}</script>
 </body></html>
 """
+
+
+def render_markdown(board: Leaderboard) -> str:
+    """The leaderboard as Markdown: the ranked table, then refusals and the method."""
+    k = board.k
+    header = ["rank", "model", f"success@1 [{board.confidence:.0%} CI]", "completed / failed"]
+    header += ["reward", f"pass^{k}", "cost / 1k tok", "p95 latency ms", *board.slices]
+    header += ["manifest", "report"]
+    body = []
+    for row in board.rows:
+        cells = [
+            f"={row.rank}" if row.tied_with_above else str(row.rank),
+            row.model,
+            fmt_estimate(row.score),
+            f"{row.status.completed} / {row.status.failed}",
+            fmt(row.reward.point) if row.reward else "—",
+            fmt_estimate(row.pass_k),
+            fmt_estimate(row.cost_per_1k_tokens_usd),
+            fmt(row.latency_p95_ms.point) if row.latency_p95_ms else "—",
+            *(fmt(row.slices[s].point) if s in row.slices else "—" for s in board.slices),
+            " ".join(f"[manifest]({m})" for m in row.manifests),
+            " ".join(f"[report]({r})" for r in row.reports),
+        ]
+        body.append(cells)
+    envs = ", ".join(f"{e.env} ({e.split})" for e in board.entries)
+    lines = [
+        f"# Leaderboard: suite `{board.suite}`",
+        "",
+        f"Suite: {envs}; {board.episodes} episodes per model. Ranked by {board.aggregate}. "
+        f"`=N`: tied with the row above (paired McNemar test on twin episodes, "
+        f"p >= {board.alpha:g}).",
+        "",
+        *_md_table(header, body),
+    ]
+    if board.refused:
+        lines += ["", "## Refused (not ranked)", ""]
+        lines += [f"- `{r.model}` (`{r.spec}`): {r.reason}" for r in board.refused]
+    return "\n".join(lines) + "\n"
