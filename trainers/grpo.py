@@ -86,12 +86,19 @@ class GRPORunConfig(BaseModel):
     resume: bool = False
     cpu_threads: int | None = Field(default=None, ge=1)
     max_turns: int | None = Field(default=None, ge=1)
+    role: str | None = None  # multi-agent envs: the role trained (default: the env's own)
+    partners: dict[str, str] | None = None  # multi-agent envs: who plays the other roles
     trainer: GRPOTrainerSpec
     eval: EvalSpec = Field(default_factory=EvalSpec)
 
     @property
     def env_kwargs(self) -> dict[str, Any]:
-        return {"max_turns": self.max_turns} if self.max_turns else {}
+        kwargs: dict[str, Any] = {"max_turns": self.max_turns} if self.max_turns else {}
+        if self.role is not None:
+            kwargs["role"] = self.role
+        if self.partners:
+            kwargs["partners"] = dict(self.partners)
+        return kwargs
 
 
 # ---- steps of the recipe --------------------------------------------------------------------
@@ -141,7 +148,12 @@ def validate(cfg: GRPORunConfig) -> Any:
     check_env(cfg.env)
     backend = get_backend(cfg.backend)
     check_model(cfg.model, extra=("sft",))
-    job, _ = make_job(cfg, "unused", Path("unused"))
+    try:
+        job, _ = make_job(cfg, "unused", Path("unused"))
+    except (TypeError, ValueError) as exc:  # e.g. role= for an env without roles
+        raise ConfigError(
+            f"env {cfg.env!r} rejects its settings (role, partners, ...): {exc}"
+        ) from None
     backend.check(job)
     if cfg.trainer.max_turn_tokens > cfg.trainer.max_episode_tokens:
         raise ConfigError("trainer.max_turn_tokens: larger than trainer.max_episode_tokens")
@@ -173,8 +185,16 @@ def write_manifest(cfg: GRPORunConfig, job: Any, env: Any, base: str, init: str 
 
 
 # ---- evaluation on the frozen eval split ------------------------------------------------------
-def evaluate_model(env: str, model: str, out: Path, spec: EvalSpec, seed: int = 0) -> Any:
-    """Play the eval harness's `policy=hf` on every `spec.every`-th eval scenario."""
+def evaluate_model(
+    env: str,
+    model: str,
+    out: Path,
+    spec: EvalSpec,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """Play the eval harness's `policy=hf` on every `spec.every`-th eval scenario
+    (`env_kwargs`, e.g. a multi-agent env's `role`, go to every env the harness builds)."""
     from evals import run as er
 
     cfg = er.EvalConfig(
@@ -190,6 +210,7 @@ def evaluate_model(env: str, model: str, out: Path, spec: EvalSpec, seed: int = 
     plans = er.plan_jobs(cfg)
     for plan in plans:
         plan.jobs = plan.jobs[:: spec.every]
+        plan.kwargs.update(env_kwargs or {})
     manifest = er.build_manifest(cfg, plans, None)
     found = er.prepare_folder(out, manifest, resume=False)
     policies = er.make_policies(cfg, plans)
@@ -286,7 +307,10 @@ def run_grpo(cfg: GRPORunConfig, backend: Any) -> dict[str, Any]:
         tables = {}
         for label, path in (("start", model), ("trained", str(result.final_dir))):
             t = time.perf_counter()
-            tables[label] = evaluate_model(cfg.env, path, out / "eval" / label, cfg.eval, cfg.seed)
+            folder = out / "eval" / label
+            tables[label] = evaluate_model(
+                cfg.env, path, folder, cfg.eval, cfg.seed, cfg.env_kwargs
+            )
             summary["wall_s"][f"eval_{label}"] = round(time.perf_counter() - t, 1)
         headline = envs.card(cfg.env).headline_metrics  # what this env's authors compare
         summary["eval"] = {k: table_summary(v, headline) for k, v in tables.items()}
