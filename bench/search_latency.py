@@ -73,7 +73,7 @@ def bench_search(n_queries: int) -> None:
     try:
         from rank_bm25 import BM25Okapi  # the alternative, for comparison only
     except ImportError:
-        BM25Okapi = None  # noqa: N806
+        BM25Okapi = None
         print("rank_bm25 is not installed (pip install rank_bm25): bm25s rows only")
 
     load_index(PACKAGED)  # the first index pays bm25s's import (reported on its own)
