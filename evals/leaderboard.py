@@ -244,19 +244,31 @@ def play_model(cfg: LeaderboardConfig, spec: ModelSpec, entries: Sequence[SuiteE
             raise RefusedError(f"cannot build its eval on split '{split}': {exc}") from exc
         out = eval_cfg.out_dir
         result.run_dirs.append(out)
-        if _reusable(out, manifest, {p.key(j) for p in plans for j in p.jobs}):
+        old = _read_manifest(out)
+        if old is not None and _reusable(
+            out, old, manifest, {p.key(j) for p in plans for j in p.jobs}
+        ):
             continue
         result.reused = False
+        if old is not None and mf.result_mismatch(old, manifest) is not None:
+            # The folder is ours and holds an older model or config: replace it, never mix.
+            eval_cfg = eval_cfg.model_copy(update={"resume": False})
         try:
             run.evaluate(eval_cfg, plans)
-        except ConfigError as exc:  # e.g. a folder holding another config's run
+        except ConfigError as exc:  # e.g. a folder another writer holds
             raise RefusedError(f"{out}: {exc}") from exc
     return result
 
 
-def _reusable(out: Path, manifest: mf.RunManifest, keys: set[Key]) -> bool:
+def _read_manifest(out: Path) -> mf.RunManifest | None:
     try:
-        old = mf.RunManifest.model_validate_json((out / run.MANIFEST).read_text())
+        return mf.RunManifest.model_validate_json((out / run.MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _reusable(out: Path, old: mf.RunManifest, manifest: mf.RunManifest, keys: set[Key]) -> bool:
+    try:
         done = {
             run.trajectory_key(t)
             for t in read_jsonl(out / run.EPISODES)

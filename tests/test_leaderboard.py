@@ -84,6 +84,15 @@ def test_a_second_run_reuses_every_eval_by_manifest_hash(refund_board):
     assert (episodes.stat().st_mtime_ns, episodes.read_bytes()) == before
 
 
+def test_a_changed_config_replaces_the_models_runs(tmp_path):
+    first = board(tmp_path, "suite=refund", "limit=2", "models=[expert]")
+    second = board(tmp_path, "suite=refund", "limit=2", "models=[expert]", "seed=1")
+    assert first["rows"][0]["reused"] is False and second["rows"][0]["reused"] is False
+    manifest = json.loads((tmp_path / second["rows"][0]["manifests"][0]).read_text())
+    assert manifest["config"]["seed"] == 1 and manifest["config"]["resume"] is False
+    assert second["refused"] == []
+
+
 def _copy_run(refund_board, tmp_path: Path) -> Path:
     out, _ = refund_board
     run = tmp_path / "other"
