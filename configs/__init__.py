@@ -3,14 +3,21 @@
 Each entry point has one YAML file here (`eval.yaml`, `gate.yaml`, `grpo.yaml`, `sft.yaml`)
 and takes Hydra `key=value` overrides (`env=[refund_agent,math_tools]`, `trainer.max_steps=2`).
 `compose(name, overrides)` returns a plain dict; a bad override is a `ConfigError` that
-names the key and the keys that exist.
+names the key and the keys that exist. `load(name, overrides, Model)` composes and
+validates into the entry point's pydantic model, naming the key of the first problem.
+The YAML is the one source of defaults: each model's own defaults equal its YAML's
+(a test checks every pair), so building a model in code gives what the CLI gives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -35,6 +42,17 @@ def compose(name: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
             f"bad override for '{name}': {exc}\nknown keys: {', '.join(known)}"
         ) from exc
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def load(name: str, overrides: Sequence[str], model: type[ModelT]) -> ModelT:
+    """Compose `configs/<name>.yaml` with overrides and validate it (errors name the key)."""
+    raw = compose(name, overrides)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{key}: {first['msg']} (got {first.get('input')!r})") from None
 
 
 def _known_keys(name: str) -> list[str]:

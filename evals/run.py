@@ -24,8 +24,8 @@ Contract
   and tokenizer sha, reward spec, tools, scenario sets); `limit` and `epochs` may change.
   A torn last line is cut off (a bad line anywhere else is refused, exit 2, naming the
   file and line: a killed run cannot leave one); jobs whose (env, scenario_id, epoch) is
-  in the file are skipped, except episodes lost to a policy error, which are played again (the newest
-  record of a key wins). Each key is counted once.
+  in the file are skipped, except episodes lost to a policy error, which are played again
+  (the newest record of a key wins). Each key is counted once.
 * **Determinism**: same config, same bytes of `episodes.jsonl` and `metrics.json`.
   Scripted policies report no latency. Model policies do (`latency_ms`), so their files
   are byte-identical except latency, and `check_frozen` compares metrics without the
@@ -46,9 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from configs import ConfigError, compose
+from configs import ConfigError, load
 from core.files import FolderError, RunLock, atomic_write_text
 from core.policy import Policy
 from core.records import Termination, Trajectory, read_jsonl
@@ -137,13 +137,7 @@ def trajectory_key(trajectory: Trajectory) -> Key:
 
 
 def load_config(argv: Sequence[str]) -> EvalConfig:
-    raw = compose("eval", argv)
-    try:
-        return EvalConfig.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        key = ".".join(str(part) for part in error["loc"])
-        raise ConfigError(f"{key}: {error['msg']} (got {error.get('input')!r})") from None
+    return load("eval", argv, EvalConfig)
 
 
 def check_policy(cfg: EvalConfig) -> None:

@@ -84,7 +84,7 @@ class GRPORunConfig(BaseModel):
     out: str | None = None
     seed: int = Field(default=0, ge=0)
     resume: bool = False
-    cpu_threads: int | None = Field(default=None, ge=1)
+    cpu_threads: int | None = Field(default=1, ge=1)
     max_turns: int | None = Field(default=None, ge=1)
     role: str | None = None  # multi-agent envs: the role trained (default: the env's own)
     partners: dict[str, str] | None = None  # multi-agent envs: who plays the other roles

@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from configs import ConfigError, compose
+from configs import ConfigError, load
 
 EXIT_OK, EXIT_CONFIG = 0, 2
 Cfg = TypeVar("Cfg", bound=BaseModel)
@@ -65,7 +65,7 @@ class TinySpec(BaseModel):
 
 class DataSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    demonstrations: int | None = Field(default=None, ge=1)
+    demonstrations: int | None = Field(default=960, ge=1)
     failure_modes: dict[str, float] | None = None  # mode -> share; None: the env's demo_mix
 
     @field_validator("failure_modes")
@@ -99,7 +99,7 @@ class SFTRunConfig(BaseModel):
     out: str | None = None
     seed: int = Field(default=0, ge=0)
     resume: bool = False
-    cpu_threads: int | None = Field(default=None, ge=1)
+    cpu_threads: int | None = Field(default=1, ge=1)
     tiny: TinySpec = Field(default_factory=TinySpec)
     data: DataSpec = Field(default_factory=DataSpec)
     trainer: SFTTrainerSpec
@@ -116,14 +116,8 @@ class SFTResult:
 
 # ---- configuration (shared with trainers.grpo) --------------------------------------------
 def load_config(name: str, argv: Sequence[str], model: type[Cfg]) -> Cfg:
-    """Compose `configs/<name>.yaml` with overrides and validate it (errors name the key)."""
-    raw = compose(name, argv)
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"{key}: {first['msg']} (got {first.get('input')!r})") from None
+    """`configs.load`: compose and validate (kept under this name for the trainers)."""
+    return load(name, argv, model)
 
 
 def setup_process(cpu_threads: int | None) -> None:
