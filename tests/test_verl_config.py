@@ -54,8 +54,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("m") / "tiny", corpus, line_tokens=16, **sizes)
 
 
-def _args(model: Path, out: Path, *extra: str) -> list[str]:
-    return [f"env={ENV}", "backend=verl", f"model={model}", f"out={out}", "dry_run=true", *extra]
+def _args(model: Path, out: Path, *extra: str, env: str = ENV) -> list[str]:
+    return [f"env={env}", "backend=verl", f"model={model}", f"out={out}", "dry_run=true", *extra]
 
 
 @needs_verl

@@ -276,6 +276,13 @@ class HFGenerationServer:
         self.request_ids: list[str] = []
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:  # sent to Ray workers: a lock does not pickle
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     async def generate(
         self, request_id: str, *, prompt_ids: list[int], sampling_params: dict[str, Any], **_: Any
     ) -> TokenOutput:
