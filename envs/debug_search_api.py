@@ -9,7 +9,8 @@ table: relevance (a cheap reward-model stand-in), unit tests, version reference
 (`v3.2.1` / `==3.2.1`), deprecation (no `legacy_lookup`, …) and up-to-date information,
 plus the shared tool-use components and `efficiency` (repeats and calls beyond the four
 the fix needs cost, `rewards.tool_use.call_efficiency`).
-Success@1 needs every required check: unit tests, version, deprecation.
+Success@1 needs every required check: unit tests, version, deprecation, and the fix
+release retrieved from the docs (not recalled).
 
 A failure of the sandbox itself (after retries) marks the episode as an infrastructure
 failure (`termination = policy_error`, `info["infra_error"]`): the metrics leave it out
@@ -74,7 +75,9 @@ DEBUG_WEIGHTS = {
     "tool_format": 0.25,
     "efficiency": 0.25,
 }
-REQUIRED = ("unit_tests", "version_reference", "deprecation")
+# The seed's required constraints, plus retrieval: a fix recalled from memory (no search) is
+# the frozen-knowledge failure this env trains against, even when it happens to be right.
+REQUIRED = ("unit_tests", "version_reference", "deprecation", "up_to_date")
 POLICY_CLASSES = (
     ("expert", "Expert"),
     ("fluent_wrong", "FluentWrong"),

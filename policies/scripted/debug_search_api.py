@@ -28,7 +28,7 @@ from policies.base import ScriptedPolicy, tool_call_text
 
 TARGET = re.compile(r"\b(app/\w+\.py)\b")
 FUNCTION = re.compile(r"`(\w+)`")
-STATUS = re.compile(r"\b([45]\d\d)(?=s?\b)")  # "500s", "401"
+STATUS = re.compile(r"HTTP ([45]\d\d)\b")  # the status in the log excerpt
 DEPRECATION = re.compile(r"`(\w+)\.(\w+)\(\)` is deprecated; use `(\w+)\.(\w+)\(\)`")
 RELEASE = re.compile(r"^## (\d+\.\d+\.\d+)", re.MULTILINE)
 # What a model "remembers" from its training data: the 3.2 renames, and 3.2.0 as latest.
@@ -55,7 +55,7 @@ def _report(messages: list[dict[str, Any]]) -> tuple[str, str, str]:
     opening = _opening(messages)
     target = TARGET.search(opening)
     function = FUNCTION.search(opening)
-    status = STATUS.search(opening.split("\n")[0])
+    status = STATUS.search(opening)
     return (
         target.group(1) if target else "app/search_service.py",
         function.group(1) if function else "the failing function",
