@@ -91,13 +91,13 @@ DONE = _words(  # done, being done, or certain to be done
     r"(?:i|we)(?:'ll|\s+will|'m\s+going\s+to|\s+am\s+going\s+to)\s+(?:now\s+)?"
     r"(?:go\s+ahead\s+and\s+)?(?:refund|reimburse|process|issue|send|return|credit)",
     r"has\s+been\s+(?:taken\s+care\s+of|handled|sorted)",
-    r"(?:got|received)\s+(?:a|your|the)\s+(?:full\s+)?refund",
+    r"(?:got|received)\s+(?:a|your|the)\s+(?:full\s+)?refund", r"(?:been|was|were)\s+made",
 )  # fmt: skip
 DENIAL = _words(
     r"not\b", r"\w+n't\b", r"never\b", r"unable\b", r"cannot\b", r"no\b(?!\s+(?:problem|worries))",
     r"nothing\b", r"neither\b", r"ineligible", r"declined", r"denied", r"rejected", r"refused",
     r"decline\b", r"deny\b", r"reject\b", r"refuse\b", r"doesn't\s+qualify", r"won't\b",
-    r"without\b",
+    r"without\b", r"turned\s+down",
 )  # fmt: skip
 ELIGIBLE = _words(r"eligible", r"qualif", r"entitled", r"possible", r"approved", r"allowed")
 HEDGE = _words(
@@ -108,6 +108,9 @@ HEDGE = _words(
     r"request\s+(?:a|your)\s+refund", r"asked?\s+(?:for|about)", r"(?:about|regarding|for)\s+"
     r"your\s+refund\s+request", r"policy\b",
 )  # fmt: skip
+CONDITIONAL_LEAD = re.compile(
+    r"^\W*(?:if|once|unless|when|whenever|as\s+soon\s+as|in\s+case|provided)\b", re.IGNORECASE
+)
 ALREADY = _words(
     r"already", r"previously", r"earlier", r"before\b", r"in\s+the\s+past", r"prior",
     r"last\s+(?:week|month)", r"back\s+on\s+\d", r"on\s+\d{4}-\d{2}-\d{2}",
@@ -145,7 +148,8 @@ SETTLED = _words(
 LOOKED = _words(
     r"(?:i|we)(?:'ve|\s+have)?\s+(?:just\s+)?(?:checked|looked\s+(?:up|into|at)|reviewed|verified|"
     r"pulled\s+up|examined|went\s+through|confirmed|found|inspected|investigated)",
-    r"(?:having|after)\s+(?:checked|looked|reviewed|verified)", r"according\s+to\s+(?:our|the)",
+    r"(?:having|after)\s+(?:checked|checking|looked|looking|reviewed|reviewing|verified)",
+    r"according\s+to\s+(?:our|the)",
     r"our\s+(?:records|system)s?\s+show", r"i\s+can\s+see", r"i\s+see\s+(?:that|your)",
 )  # fmt: skip
 NEW_ACTION = _words(
@@ -183,10 +187,11 @@ def claims(text: str) -> set[Claim]:
 
 def _sentence_claims(sentence: str) -> set[Claim]:
     found: set[Claim] = set()
-    refund_sentence = bool(REFUND_TOPIC.search(sentence))
+    refund_sentence = bool(REFUND_TOPIC.search(sentence) or AMOUNT.search(sentence))
+    conditional = bool(CONDITIONAL_LEAD.search(sentence))  # "If ..., I'll refund it."
     for clause in clauses(sentence):
         negated = bool(DENIAL.search(clause))
-        hedged = bool(HEDGE.search(clause))
+        hedged = conditional or bool(HEDGE.search(clause))
         found |= _refund_claims(clause, refund_sentence, negated, hedged, sentence)
         if PEOPLE.search(clause) and HANDED.search(clause) and not negated and not hedged:
             found.add(Claim.ESCALATED)
@@ -196,15 +201,13 @@ def _sentence_claims(sentence: str) -> set[Claim]:
             found.add(Claim.RESOLVED)
         if LOOKED.search(clause) and not negated and not hedged:
             found.add(Claim.CHECKED)
-    if Claim.ALREADY_REFUNDED in found:
-        found.discard(Claim.REFUND_MADE)  # "the money went back to you on 3 May" = the old one
     return found
 
 
 def _refund_claims(
     clause: str, refund_sentence: bool, negated: bool, hedged: bool, sentence: str
 ) -> set[Claim]:
-    topic = REFUND_TOPIC.search(clause) or REFUND_VERB.search(clause)
+    topic = REFUND_TOPIC.search(clause) or REFUND_VERB.search(clause) or AMOUNT.search(clause)
     acted = DONE.search(clause) or REFUND_VERB.search(clause)
     if not (topic or (refund_sentence and acted)):
         return set()
@@ -215,7 +218,7 @@ def _refund_claims(
         return set()
     if hedged or not acted:
         return set()
-    if ALREADY.search(clause) or ALREADY.search(sentence):
+    if ALREADY.search(clause) or (ALREADY.search(sentence) and not NEW_ACTION.search(clause)):
         return {Claim.ALREADY_REFUNDED}
     return {Claim.REFUND_MADE}
 
