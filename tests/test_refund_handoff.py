@@ -4,6 +4,7 @@ reports are not acted on, and either role can be the learner."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -179,3 +180,26 @@ def test_handoffs_and_every_role_view_are_recorded() -> None:
     lookup_view = trajectory.info["views"]["lookup"]
     assert [m.get("name") for m in lookup_view if m["role"] == "assistant"] == ["lookup"] * 3
     assert trajectory.info["views"]["acting"][-1]["content"] == trajectory.final_answer
+
+
+def test_eval_harness_slices_and_the_gate_on_acting_on_error_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evals import gate, run
+
+    out = {p: tmp_path / p for p in ("expert", "acts_on_error")}
+    for policy, folder in out.items():
+        assert run.main([f"env={ENV}", f"policy={policy}", "split=eval", f"out={folder}"]) == 0
+    table = json.loads((out["acts_on_error"] / "metrics.json").read_text())
+    capsys.readouterr()
+    # Acting on error reports fails every error-propagation case and none of the others.
+    slices = {
+        s: table["slices"][s]["success@1"]["point"]
+        for s in ("handoff_info", "handoff_error_propagation")
+    }
+    assert slices == {"handoff_info": 1.0, "handoff_error_propagation": 0.0}
+    rules = "rules=refund_handoff"
+    assert gate.main([rules, f"candidate={out['expert']}", f"baseline={out['acts_on_error']}"]) == 0
+    assert gate.main([rules, f"candidate={out['acts_on_error']}", f"baseline={out['expert']}"]) == 1
+    verdict = capsys.readouterr().out.split("VERDICT: NO-GO")[-1]
+    assert "no_regressions_on: handoff_error_propagation" in verdict
