@@ -80,7 +80,8 @@ REFUND_VERB = _words(
 DONE = _words(  # done, being done, or certain to be done
     r"issued", r"processed", r"approved", r"sent\b", r"initiated", r"submitted", r"completed?\b",
     r"done\b", r"finali[sz]ed", r"granted", r"credited", r"refunded\b", r"reimbursed\b",
-    r"(?:went|gone|put)\s+through", r"on\s+(?:its|their|the)\s+way", r"being\s+processed",
+    r"(?:went|gone|put)\s+through", r"put\s+(?:the|your|a)\s+(?:\w+\s+)?\w+\s+through",
+    r"on\s+(?:its|their|the)\s+way", r"being\s+processed",
     r"goes\s+back", r"(?:is|are|was)\s+(?:headed|heading|going)\s+back",
     r"back\s+(?:to|on|in|into)\s+your", r"(?:are|is)\s+(?:being\s+)?returned",
     r"will\s+(?:\w+\s+)?(?:receive|get|see|arrive|reach|show|appear|land)",

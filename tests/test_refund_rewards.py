@@ -148,3 +148,101 @@ def test_progress_ignores_checks_of_the_wrong_customer() -> None:
         name="check_refund", args='{"customer_id": "Alice Smith", "order_id": 1001}'
     )
     assert play([by_name, "Sorry."]).reward_components["progress"] == 0.0
+
+
+# ---- the holes the reward audit found (issue 11): each failed before its fix ---------------
+TRACK = CALL.format(name="track_order", args='{"order_id": 1001}')
+SOLVED_REPLY = "I've refunded order #1001: $39.99. It will reach your card within 5-7 days."
+
+
+def test_a_false_refund_claim_in_other_words_is_untruthful() -> None:
+    ineligible = {"expected": {"refunded_orders": [], "escalate": False}}
+    for reply in (
+        "Your money is on its way back to your card.",
+        "The reimbursement went through; expect it within a week.",
+        "I've put the refund through for you.",
+    ):
+        trajectory = play([GET_ID, CHECK, reply], **ineligible)
+        assert trajectory.reward_components["truthfulness"] == -1.0, reply
+        assert "untruthful_reply" in trajectory.violations and not trajectory.success
+
+
+def test_denying_a_refund_that_was_made_is_untruthful() -> None:
+    trajectory = play([GET_ID, CHECK, REFUND, "I couldn't refund it, so nothing has changed."])
+    assert trajectory.reward_components["outcome"] == 1.0
+    assert trajectory.reward_components["truthfulness"] == -1.0 and not trajectory.success
+
+
+def test_a_made_up_order_number_or_amount_is_untruthful() -> None:
+    lie = "I've refunded order #1002: $40.99. It will reach your card within 5-7 days."
+    assert play([GET_ID, CHECK, REFUND, lie]).reward_components["truthfulness"] == -1.0
+
+
+def test_a_reply_that_says_nothing_about_the_outcome_is_not_full_truthfulness() -> None:
+    vague = play([GET_ID, CHECK, REFUND, "Thanks for reaching out! Anything else I can do."])
+    told = play([GET_ID, CHECK, REFUND, SOLVED_REPLY])
+    assert vague.reward_components["truthfulness"] == 0.0 and not vague.success
+    assert told.reward_components["truthfulness"] == 1.0 and told.success
+    assert vague.reward < told.reward
+
+
+def test_padding_with_repeated_lookups_costs_and_cannot_dilute() -> None:
+    honest = play([GET_ID, TRACK, CHECK, REFUND, SOLVED_REPLY])
+    padded = play([GET_ID * 5, TRACK, CHECK, REFUND, SOLVED_REPLY])
+    # four repeats of an answered call (0.25 each) and four calls over the budget of 4 (0.25 each)
+    assert padded.reward_components["efficiency"] == -1.0
+    assert padded.reward_components["tool_execution"] == 1.0  # distinct calls: the same share
+    assert padded.reward < honest.reward == 7.0
+    bad = CALL.format(name="check_refund", args='{"customer_id": "Alice Smith", "order_id": 1001}')
+    alone = play([bad, "Sorry."])
+    diluted = play([bad + GET_ID * 5, "Sorry."])
+    assert alone.reward_components["tool_execution"] == -2.0
+    # five copies of one good call count once: (-2 + 1) / 2, not (-2 + 5) / 6
+    assert diluted.reward_components["tool_execution"] == -0.5
+
+
+def test_unneeded_distinct_lookups_cost() -> None:
+    spree = CALL.format(name="get_order", args='{"order_id": 1001}') + CALL.format(
+        name="get_customer_name", args='{"session_id": 90412}'
+    )
+    trajectory = play([GET_ID, TRACK + spree, CHECK, REFUND, SOLVED_REPLY])
+    assert trajectory.reward_components["efficiency"] == 0.5  # 6 calls, budget 4: 2 × 0.25
+
+
+def test_a_check_in_the_same_message_as_the_refund_is_not_a_check() -> None:
+    together = play([GET_ID, CHECK + REFUND, SOLVED_REPLY])
+    apart = play([GET_ID, CHECK, REFUND, SOLVED_REPLY])
+    assert together.reward_components["outcome"] == 0.0 and not together.success
+    assert apart.reward_components["outcome"] == 1.0 and apart.success
+
+
+ESCALATE = CALL.format(
+    name="escalate_to_human", args='{"summary": "Refund API down. Nothing was changed."}'
+)
+
+
+def test_escalating_at_the_first_error_is_not_the_maximum() -> None:
+    down = {
+        "faults": [{"tool": "check_refund", "kind": "http_500"}],
+        "expected": {"refunded_orders": [], "escalate": True},
+    }
+    first = play([GET_ID, CHECK, ESCALATE], **down)
+    second = play([GET_ID, CHECK, CHECK, ESCALATE], **down)
+    third = play([GET_ID, CHECK, CHECK, CHECK, ESCALATE], **down)
+    assert [t.reward_components["escalation"] for t in (first, second, third)] == [0.0, 0.0, 1.0]
+    assert not first.success and third.success
+    # Where a retry works, escalating after the first error is wrong outright.
+    transient = {"faults": [{"tool": "check_refund", "kind": "http_500", "first_n": 1}]}
+    gave_up = play([GET_ID, CHECK, ESCALATE], **transient)
+    retried = play([GET_ID, CHECK, CHECK, REFUND, SOLVED_REPLY], **transient)
+    assert gave_up.reward_components["escalation"] == -1.0
+    assert retried.reward_components["escalation"] == 1.0 and retried.reward == 7.0
+
+
+def test_escalating_in_the_same_message_as_the_third_failure_is_too_early() -> None:
+    down = {
+        "faults": [{"tool": "check_refund", "kind": "http_500"}],
+        "expected": {"refunded_orders": [], "escalate": True},
+    }
+    blind = play([GET_ID, CHECK, CHECK, CHECK + ESCALATE], **down)
+    assert blind.reward_components["escalation"] == 0.0
