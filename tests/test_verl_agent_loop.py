@@ -245,3 +245,20 @@ def test_unknown_scenario_is_named(config: Any, tokenizer: Any) -> None:
     row = {**row_for(envs.make_raw(ENV, split="train").scenarios[0], 0), "scenario_id": "nope"}
     with pytest.raises(KeyError, match="split 'train' has no scenario nope"):
         run(va.instantiate_loop(config, FailingServer(), tokenizer), [row])
+
+
+def test_the_agent_loop_config_file_builds_the_same_loop(tokenizer: Any) -> None:
+    from omegaconf import OmegaConf
+
+    from configs import CONFIG_DIR
+
+    (entry,) = OmegaConf.load(CONFIG_DIR / "verl_agent_loop.yaml")
+    assert entry.name == "toolgym_env"
+    entry.max_turn_tokens = 8  # the file's kwargs reach the loop
+    scenario = envs.make_raw(ENV, split="train").scenarios[0]
+    seed = scenario_seed(0, scenario)
+    server = ScriptedServer(tokenizer, expert_turns(scenario, seed))
+    loop = va.instantiate_loop(verl_config(), server, tokenizer, entry=entry)
+    assert isinstance(loop, va.ToolgymAgentLoop) and loop.max_turn_tokens == 8
+    (out,) = run(loop, [row_for(scenario, seed)])
+    assert out.response_mask[:8] == [1] * 8 and out.response_mask[8] == 0

@@ -241,8 +241,9 @@ class ToolgymAgentLoop(AgentLoopBase):
         return asyncio.get_running_loop()
 
 
-def instantiate_loop(config: Any, server: Any, tokenizer: Any, name: str = AGENT_NAME) -> Any:
-    """Build the agent loop registered as `name` the way verl's `AgentLoopWorker` does."""
+def instantiate_loop(config: Any, server: Any, tokenizer: Any, entry: Any = None) -> Any:
+    """Build our agent loop the way verl's `AgentLoopWorker` does: from its registry entry
+    (what `@register` wrote) or from `entry`, an item of an agent-loop config file."""
     import hydra
     from verl.experimental.agent_loop.agent_loop import (
         DictConfigWrap,
@@ -252,7 +253,7 @@ def instantiate_loop(config: Any, server: Any, tokenizer: Any, name: str = AGENT
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
     return hydra.utils.instantiate(
-        config=_agent_loop_registry[name],
+        config=entry if entry is not None else _agent_loop_registry[AGENT_NAME],
         trainer_config=DictConfigWrap(config=config),
         server_manager=server,
         tokenizer=tokenizer,
