@@ -65,7 +65,10 @@ VERSIONED_PACKAGES = (
 )
 # Config keys that change what an episode does. `limit`, `epochs`, `batch_size`, `out`,
 # `confidence` and `cost` only change which episodes exist or how they are summarised.
-RESULT_KEYS = ("env", "policy", "model", "base_url", "split", "seed", "sampling", "max_turns")
+RESULT_KEYS = (
+    "env", "policy", "model", "base_url", "split", "seed", "sampling", "max_turns", "role",
+    "partners",
+)  # fmt: skip
 
 
 class RunManifest(BaseModel):

@@ -3,8 +3,9 @@
 Contract
 --------
 * **Config**: `configs/eval.yaml` composed with Hydra overrides, validated into `EvalConfig`
-  (env, policy, model, base_url, split, epochs, seed, batch_size, limit, max_turns, out,
-  resume, check_frozen, confidence, sampling, cost).
+  (env, policy, model, base_url, split, epochs, seed, batch_size, limit, max_turns, role,
+  partners, out, resume, check_frozen, confidence, sampling, cost); `role` and `partners`
+  go to multi-agent envs (`envs.multi_agent`: the role played, who plays the others).
 * **Jobs**: for each env, each of the first `limit` scenarios of the split (file order) and
   each epoch in 0..epochs-1, one `EpisodeJob` whose seed is `episode_seed(seed, env,
   scenario content hash, epoch)`. Episodes are played by `envs.rollout.rollout`, the one
@@ -89,6 +90,8 @@ class EvalConfig(BaseModel):
     batch_size: int = Field(default=16, ge=1)
     limit: int | None = Field(default=None, ge=1)
     max_turns: int | None = Field(default=None, ge=1)
+    role: str | None = None  # multi-agent envs: the role evaluated (null: the env's learner)
+    partners: dict[str, str] | None = None  # multi-agent envs: {role: policy} for the others
     out: str | None = None
     resume: bool = False
     check_frozen: bool = False
@@ -185,11 +188,14 @@ def plan_jobs(cfg: EvalConfig) -> list[EnvPlan]:
         kwargs: dict[str, Any] = {"split": cfg.split}
         if cfg.max_turns is not None:
             kwargs["max_turns"] = cfg.max_turns
+        for key in ("role", "partners"):  # multi-agent envs only: others reject them
+            if getattr(cfg, key) is not None:
+                kwargs[key] = getattr(cfg, key)
         try:
             env = envs.make_raw(name, **kwargs)
         except (ValueError, KeyError, OSError, TypeError) as exc:
             raise ConfigError(
-                f"split: env '{name}' cannot load split '{cfg.split}': {exc}"
+                f"split: env '{name}' cannot load split '{cfg.split}' with {kwargs}: {exc}"
             ) from exc
         plan = EnvPlan(name, kwargs, env)
         for scenario in env.scenarios[: cfg.limit]:
