@@ -9,7 +9,6 @@ import pytest
 
 from tools.code_sandbox import (
     CpuTimeExceeded,
-    DockerSandbox,
     FileAccessDenied,
     FileSizeExceeded,
     Limits,
@@ -23,9 +22,12 @@ from tools.code_sandbox import (
     SandboxViolation,
     SubprocessSandbox,
     WallTimeExceeded,
+    make_sandbox,
     namespace_prefix,
     run_with_retries,
 )
+from tools.docker_sandbox import DockerSandbox
+from tools.docker_sandbox import _tar as docker_archive
 
 LIMITS = Limits(
     cpu_seconds=1,
@@ -130,6 +132,14 @@ def test_module_entry_point_and_exit_code() -> None:
 def test_a_path_leaving_the_directory_is_refused() -> None:
     with pytest.raises(ValueError, match="leaves the sandbox"):
         SubprocessSandbox(LIMITS).run({"../escape.py": "print(1)"}, ["../escape.py"])
+
+
+def test_backend_choice_and_archive_paths() -> None:
+    assert isinstance(make_sandbox("subprocess"), SubprocessSandbox)
+    with pytest.raises(ValueError, match="unknown sandbox backend 'podman'"):
+        make_sandbox("podman")
+    with pytest.raises(ValueError, match="leaves the sandbox"):
+        docker_archive({"../../etc/cron.d/x": "boom"})
 
 
 def test_our_own_failure_is_an_infrastructure_error() -> None:

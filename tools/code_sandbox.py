@@ -29,7 +29,7 @@ fresh temporary directory, runs `python <argv>` there (e.g. `["main.py"]` or
     and the source of typed errors, not a boundary by itself): no reading or writing
     outside the work directory and the standard library, no sockets, no subprocesses
     or exec, no `ctypes` (which could remove the hook).
-  - Docker (`DockerSandbox`, docker SDK): the same limits as container settings
+  - Docker (`tools.docker_sandbox.DockerSandbox`, docker SDK): the same limits as container settings
     (`network_mode="none"`, memory, pids limit, CPU quota, ulimits, a non-root user),
     plus a filesystem of its own; used where an engine runs.
 """
@@ -370,7 +370,7 @@ class SubprocessSandbox:
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - started
-        return _result(
+        return result_of(
             proc.returncode,
             stdout,
             stderr,
@@ -438,7 +438,7 @@ def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _result(
+def result_of(
     code: int,
     out: bytes,
     err: bytes,
@@ -448,6 +448,7 @@ def _result(
     limits: Limits,
     backend: str,
 ) -> RunResult:
+    """A finished run as a `RunResult` (both backends): prelude marks parsed, error typed."""
     stderr_lines, marks = [], []
     for line in err.split(b"\n"):
         if line.startswith(MARK):
@@ -503,117 +504,10 @@ def _write_files(work: Path, files: Mapping[str, str], *, as_nobody: bool) -> No
             os.chown(path, NOBODY, NOBODY)
 
 
-# ---- the Docker backend ----------------------------------------------------------------------
-@dataclass
-class DockerSandbox:
-    """Runs code in a throw-away container (docker SDK): no network, limits, non-root user.
-
-    The image must already be on the engine (nothing is pulled at run time); it needs a
-    `python` on its PATH. `DockerSandbox.available()` says whether an engine answers.
-    """
-
-    limits: Limits = field(default_factory=Limits)
-    image: str = "python:3.11-slim"
-    name: str = "docker"
-
-    @staticmethod
-    def available() -> bool:
-        try:
-            import docker
-
-            docker.from_env(timeout=5).ping()
-        except Exception:  # no SDK, no socket, engine down: all mean "not here"
-            return False
-        return True
-
-    def run(self, files: Mapping[str, str], argv: Sequence[str]) -> RunResult:
-        import docker
-        import docker.errors
-
-        try:
-            client = docker.from_env(timeout=int(self.limits.wall_seconds) + 30)
-            container = self._create(client, argv)
-        except (docker.errors.DockerException, OSError) as exc:
-            raise SandboxInfraError(f"docker: cannot create the container: {exc}") from exc
-        try:
-            container.put_archive("/sandbox", _tar(files))
-            started = time.perf_counter()
-            container.start()
-            why = self._wait(container)
-            wall = time.perf_counter() - started
-            out = container.logs(stdout=True, stderr=False)[: self.limits.output_bytes + 1]
-            err = container.logs(stdout=False, stderr=True)[: 4 * self.limits.output_bytes]
-            state = container.attrs if why else (container.reload() or container.attrs)
-            code = int(state["State"].get("ExitCode", -1))
-            if state["State"].get("OOMKilled"):
-                code, err = 1, err + b"\nMemoryError"
-            if why is None and len(out) > self.limits.output_bytes:
-                why = "output"
-            return _result(code, out, err, wall, why, 0.0, self.limits, self.name)
-        except docker.errors.DockerException as exc:
-            raise SandboxInfraError(f"docker: {exc}") from exc
-        finally:
-            with contextlib.suppress(docker.errors.DockerException):
-                container.remove(force=True)
-
-    def _create(self, client: object, argv: Sequence[str]) -> object:
-        import docker.types
-
-        limits = self.limits
-        return client.containers.create(  # type: ignore[attr-defined]
-            self.image,
-            command=["python", "-I", "-S", "-B", "-c", PRELUDE, *argv],
-            working_dir="/sandbox",
-            environment={"SANDBOX_WORKDIR": "/sandbox", "HOME": "/sandbox"},
-            user=f"{NOBODY}:{NOBODY}",
-            network_mode="none",
-            mem_limit=limits.memory_bytes,
-            memswap_limit=limits.memory_bytes,
-            pids_limit=limits.max_processes,
-            nano_cpus=10**9,
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            ulimits=[
-                docker.types.Ulimit(
-                    name="cpu", soft=limits.cpu_seconds, hard=limits.cpu_seconds + 1
-                ),
-                docker.types.Ulimit(
-                    name="fsize", soft=limits.file_size_bytes, hard=limits.file_size_bytes
-                ),
-                docker.types.Ulimit(name="core", soft=0, hard=0),
-            ],
-            detach=True,
-        )
-
-    def _wait(self, container: object) -> str | None:
-        import requests
-
-        try:
-            container.wait(timeout=self.limits.wall_seconds)  # type: ignore[attr-defined]
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            container.kill()  # type: ignore[attr-defined]
-            return "wall_time"
-        return None
-
-
-def _tar(files: Mapping[str, str]) -> bytes:
-    import io
-    import tarfile
-
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for relative, text in files.items():
-            if relative.startswith("/") or ".." in Path(relative).parts:
-                raise ValueError(f"file path '{relative}' leaves the sandbox directory")
-            data = text.encode("utf-8")
-            info = tarfile.TarInfo(relative)
-            info.size, info.uid, info.gid, info.mode = len(data), NOBODY, NOBODY, 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def make_sandbox(backend: str = "auto", limits: Limits | None = None) -> CodeSandbox:
     """`subprocess`, `docker`, or `auto` (Docker where an engine answers, else subprocess)."""
+    from tools.docker_sandbox import DockerSandbox  # the docker SDK only where it is used
+
     limits = limits or Limits()
     if backend == "docker" or (backend == "auto" and DockerSandbox.available()):
         return DockerSandbox(limits)
