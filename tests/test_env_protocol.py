@@ -8,7 +8,6 @@ value; a policy that fails ends only its own episode.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -111,9 +110,7 @@ def test_an_action_over_max_length_is_cut_and_counted() -> None:
     env = refund_env()
     env.reset(seed=0)
     limit = env.action_space.max_length
-    start = time.perf_counter()
     env.step("x" * (limit * 8))
-    assert time.perf_counter() - start < 1.0
     assert env.trajectory.messages[2].content == "x" * limit
     assert env.trajectory.info["oversized_turns"] == 1
 
