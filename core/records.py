@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.sanitize import sanitize
 
@@ -208,4 +208,13 @@ def read_jsonl(path: Path) -> Iterator[Trajectory]:
         except ValueError as exc:
             if number == len(lines) and not line.endswith("\n"):
                 return  # the writer died mid-line; the episode will be re-run
-            raise ValueError(f"{path}:{number}: not a trajectory record: {exc}") from exc
+            raise ValueError(f"{path}:{number}: not a trajectory record: {_reason(exc)}") from exc
+
+
+def _reason(exc: ValueError) -> str:
+    """The first error of a pydantic ValidationError, with its field; else the message."""
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    first = exc.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in first["loc"])
+    return f"{field}: {first['msg']}" if field else first["msg"]

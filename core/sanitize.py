@@ -106,12 +106,12 @@ class _Walk:
         self.active.add(id(value))
         try:
             if isinstance(value, BaseModel):
-                self.note(f"a {type(value).__name__} object", path)
+                self.note(f"{_a(type(value).__name__)} object", path)
                 return self.mapping(dict(value.__dict__), depth, path)
             if isinstance(value, Mapping):
                 return self.mapping(value, depth, path)
             if not isinstance(value, list):
-                self.note(f"a {type(value).__name__}", path)
+                self.note(_a(type(value).__name__), path)
                 if isinstance(value, set | frozenset):
                     value = _ordered(value)
             return [self.value(item, depth + 1, (path, i)) for i, item in enumerate(value)]
@@ -144,12 +144,12 @@ class _Walk:
             self.note("bytes", path)
             return bytes(value).decode("utf-8", "backslashreplace")
         if isinstance(value, Enum):
-            self.note(f"a {type(value).__name__} enum", path)
+            self.note(f"{_a(type(value).__name__)} enum", path)
             return self.value(value.value, depth, path)
         if isinstance(value, datetime | date | time):
-            self.note(f"a {type(value).__name__}", path)
+            self.note(_a(type(value).__name__), path)
             return value.isoformat()
-        self.note(f"a {type(value).__name__} object", path)
+        self.note(f"{_a(type(value).__name__)} object", path)
         return f"<{type(value).__name__}>"
 
 
@@ -158,6 +158,10 @@ def sanitize(value: Any, *, max_nodes: int | None = None) -> Sanitized:
     walk = _Walk(max_nodes)
     clean = walk.value(value, 0, None)
     return Sanitized(clean, walk.problem)
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
 
 
 def _ordered(items: set[Any] | frozenset[Any]) -> list[Any]:

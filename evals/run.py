@@ -319,9 +319,14 @@ def _load_episodes(episodes: Path) -> dict[Key, Trajectory]:
     try:
         _drop_torn_tail(episodes)
         return {trajectory_key(t): t for t in read_jsonl(episodes)}
-    except UnicodeDecodeError as exc:
+    except UnicodeDecodeError:
+        number = next(
+            n
+            for n, line in enumerate(episodes.read_bytes().splitlines(), start=1)
+            if not _is_utf8(line)
+        )
         raise ConfigError(
-            f"resume: {episodes} is not UTF-8 (byte {exc.start}); fix it or run with resume=false"
+            f"resume: {episodes}:{number}: not UTF-8; fix it or run with resume=false"
         ) from None
     except ValueError as exc:
         detail = str(exc).splitlines()[0][:200]
@@ -331,6 +336,14 @@ def _load_episodes(episodes: Path) -> dict[Key, Trajectory]:
         ) from None
     except OSError as exc:
         raise ConfigError(f"resume: cannot read {episodes}: {exc.strerror}") from None
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _drop_torn_tail(path: Path) -> None:
