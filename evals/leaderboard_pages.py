@@ -8,11 +8,12 @@ per slice, links), then the refused models with their reasons.
 
 `render_html(board)` returns a page with:
 
-* `table#board`: one row per ranked model (`tr[data-model]`), the same columns as
-  `leaderboard.md`. Every cell carries `data-value` (the number behind it, empty when
-  absent; text for names), and a click on any header sorts the rows by that column
-  (inline JavaScript; a second click reverses; absent values sort last either way).
-* `svg.slice-chart` per slice: a horizontal bar per model at its success@1
+* `table#board`: one row per ranked model (`tr[data-model]`), the columns of
+  `leaderboard.md` (a slice column shows the point, its interval in the tooltip; the
+  aggregate slice is the score column). Every cell carries `data-value` (the number
+  behind it, empty when absent; text for names), and a click on any header sorts the rows
+  by that column (inline JavaScript; a second click reverses; absent values sort last).
+* `svg.slice-chart` per slice (aggregate first): a horizontal bar per model at its success@1
   (`rect.bar[data-model][data-point]`) with a whisker over its confidence interval
   (`line.whisker[data-lower][data-upper]`).
 * the refused models with their reasons, the ranking method, and the board's JSON in
@@ -25,6 +26,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+from evals.metrics import AGGREGATE
 from evals.report import _md_table, fmt, fmt_estimate
 from evals.stats import Estimate
 
@@ -37,7 +39,8 @@ STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1b1f24; }
 table { border-collapse: collapse; margin: 12px 0; }
 th, td { border: 1px solid #d0d7de; padding: 4px 8px; text-align: right; white-space: nowrap; }
-th { background: #f3f5f7; cursor: pointer; user-select: none; }
+th { background: #f3f5f7; cursor: pointer; user-select: none; white-space: normal;
+     max-width: 8em; vertical-align: bottom; }
 th[data-order="asc"]::after { content: " \\25B2"; }
 th[data-order="desc"]::after { content: " \\25BC"; }
 td.text { text-align: left; }
@@ -86,6 +89,14 @@ def _estimate_cell(est: Estimate | None) -> str:
     return _cell(html.escape(fmt_estimate(est)), est.point if est else None)
 
 
+def _point_cell(est: Estimate | None) -> str:
+    """A slice's point only (the interval in its tooltip and in the chart)."""
+    if est is None:
+        return _cell("—", None)
+    tip = html.escape(f"{fmt_estimate(est)}, n={est.n}")
+    return f'<td data-value="{est.point!r}" title="{tip}">{html.escape(fmt(est.point))}</td>'
+
+
 def _links(paths: list[str], label: str) -> str:
     links = " ".join(f'<a href="{html.escape(p)}">{label}</a>' for p in paths)
     return f'<td class="text" data-value="{html.escape(" ".join(paths))}">{links}</td>'
@@ -108,7 +119,7 @@ def _row(row: Row, slices: list[str]) -> str:
             fmt(row.latency_p95_ms.point) if row.latency_p95_ms else "—",
             row.latency_p95_ms.point if row.latency_p95_ms else None,
         ),
-        *(_estimate_cell(row.slices.get(name)) for name in slices),
+        *(_point_cell(row.slices.get(name)) for name in slices if name != AGGREGATE),
         _links(row.manifests, "manifest"),
         _links(row.reports, "report"),
     ]
@@ -159,6 +170,11 @@ def _chart(board: Leaderboard, slice_name: str) -> str:
     return f"<figure><figcaption>{html.escape(slice_name)}</figcaption>{''.join(parts)}</figure>"
 
 
+def _charted(board: Leaderboard) -> list[str]:
+    """Slices to chart: the aggregate first, then the rest in the board's order."""
+    return sorted(board.slices, key=lambda name: name != AGGREGATE)
+
+
 def render_html(board: Leaderboard) -> str:
     """The whole page (see the module contract)."""
     k = board.k
@@ -171,11 +187,14 @@ def render_html(board: Leaderboard) -> str:
         (f"pass^{k}", "num"),
         ("Cost / 1k tokens (USD)", "num"),
         ("p95 latency (ms)", "num"),
-        *((f"{name} success@1", "num") for name in board.slices),
+        *((name, "num") for name in board.slices if name != AGGREGATE),
         ("Manifest", "text"),
         ("Report", "text"),
     ]
-    head = "".join(f'<th data-type="{kind}">{html.escape(text)}</th>' for text, kind in headers)
+    head = "".join(  # <wbr>: long slice names may wrap after an underscore
+        f'<th data-type="{kind}">{html.escape(text).replace("_", "_<wbr>")}</th>'
+        for text, kind in headers
+    )
     body = "".join(_row(row, board.slices) for row in board.rows)
     envs = ", ".join(f"{e.env} ({e.split})" for e in board.entries)
     refused = "".join(
@@ -195,7 +214,7 @@ def render_html(board: Leaderboard) -> str:
 twin episodes, p &ge; {board.alpha:g}). Click a column header to sort.</p>
 <table id="board"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
 <h2>success@1 per slice ({board.confidence:.0%} CI)</h2>
-<div class="charts">{"".join(_chart(board, name) for name in board.slices)}</div>
+<div class="charts">{"".join(_chart(board, name) for name in _charted(board))}</div>
 {f"<h2>Refused (not ranked)</h2><ul id='refused'>{refused}</ul>" if refused else ""}
 <script id="board-data" type="application/json">{data}</script>
 <script>{SCRIPT}</script>
