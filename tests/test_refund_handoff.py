@@ -203,3 +203,41 @@ def test_eval_harness_slices_and_the_gate_on_acting_on_error_reports(
     assert gate.main([rules, f"candidate={out['acts_on_error']}", f"baseline={out['expert']}"]) == 1
     verdict = capsys.readouterr().out.split("VERDICT: NO-GO")[-1]
     assert "no_regressions_on: handoff_error_propagation" in verdict
+
+
+@pytest.mark.slow  # builds a tokenizer and imports transformers: about a minute
+def test_only_the_learner_tokens_are_trained_on(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    from transformers import AutoTokenizer
+
+    from envs.rollout import EpisodeJob
+    from tests.test_grpo import SIZES, ScriptedLM
+    from trainers.data import demonstrations, render_chat
+    from trainers.tiny_model import build_tiny_model
+    from trainers.token_rollout import Sampling, TokenPolicy, play
+
+    corpus = [
+        render_chat([m.to_chat() for m in t.messages], t.tools) for t in demonstrations(ENV, 8)
+    ]
+    tokenizer = AutoTokenizer.from_pretrained(
+        build_tiny_model(tmp_path / "tiny", corpus, line_tokens=16, **SIZES)
+    )
+    turns = [
+        tool_call_text("handoff", {"to": "lookup", "message": "Look up order #123."}),
+        tool_call_text("issue_refund", {"customer_id": 42, "order_id": 123, "reason": "lost"}),
+        "Received order #123; refund complete ✓",
+    ]
+    policy = TokenPolicy(ScriptedLM(tokenizer, turns), tokenizer, Sampling(max_turn_tokens=96))
+    case = scenario("seed_refund_123")
+    (episode,), _ = play(
+        lambda: envs.make_raw(ENV, scenarios=[case]),
+        policy,
+        [EpisodeJob(case, 0, metadata={"episode": 0})],
+    )
+    ids, mask = episode.tokens.completion_ids, episode.tokens.env_mask
+    learner = tokenizer.decode([t for t, m in zip(ids, mask, strict=True) if m == 1])
+    others = tokenizer.decode([t for t, m in zip(ids, mask, strict=True) if m == 0])
+    assert learner == "<|im_end|>".join(turns) + "<|im_end|>"
+    assert "[from lookup] Order #123 belongs to customer 42." in others  # seen, not trained on
+    assert "get_order" not in learner + others  # the lookup's own calls never reach acting
+    assert episode.trajectory.reward == 2.0
