@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -32,7 +34,8 @@ from tests.conftest import lost_order_scenario
 from tools.calls import MAX_CALLS_PER_TURN, parse_action, parse_text
 from tools.standard import CalculatorError, evaluate_arithmetic
 
-CASES_FILE = Path(__file__).resolve().parent.parent / "scenarios/data/refund_agent/cases.yaml"
+REPO = Path(__file__).resolve().parent.parent
+CASES_FILE = REPO / "scenarios/data/refund_agent/cases.yaml"
 
 
 def openai_call(arguments: Any, name: str = "calculator") -> dict[str, Any]:
@@ -378,3 +381,45 @@ def test_a_math_scenario_given_to_refund_agent_is_a_type_error_naming_it():
     assert str(error.value) == (
         "refund_agent: scenario 'm1' is a MathScenario, expected a RefundScenario"
     )
+
+
+def test_resume_over_an_episodes_file_that_is_not_utf8_names_the_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert evaluate(out, "limit=2") == EXIT_OK
+    lines = (out / "episodes.jsonl").read_bytes().splitlines(keepends=True)
+    (out / "episodes.jsonl").write_bytes(lines[0] + b"\xff\n" + lines[1])
+    capsys.readouterr()
+    assert evaluate(out, "limit=2", "resume=true") == EXIT_CONFIG
+    assert error_line(capsys) == (
+        f"evals.run: bad config: resume: {out / 'episodes.jsonl'}:2: not UTF-8; fix it or run "
+        "with resume=false"
+    )
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_refuses_a_second_writer_then_resumes_byte_identical(
+    tmp_path, capsys
+):
+    clean, out = tmp_path / "clean", tmp_path / "killed"
+    args = ["env=refund_agent", "policy=expert", "split=eval", "limit=120"]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "evals.run", *args, f"out={out}"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        episodes = out / "episodes.jsonl"
+        deadline = time.monotonic() + 300
+        while not (episodes.exists() and episodes.read_bytes().count(b"\n") >= 5):
+            assert child.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        assert evaluate(out, "limit=120") == EXIT_CONFIG  # the live run holds the folder
+        assert f"is in use by another run (pid {child.pid} on " in error_line(capsys)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert evaluate(out, "limit=120", "resume=true") == EXIT_OK  # the kernel freed the lock
+    assert evaluate(clean, "limit=120") == EXIT_OK
+    for name in ("episodes.jsonl", "metrics.json"):
+        assert (out / name).read_bytes() == (clean / name).read_bytes(), name
