@@ -46,8 +46,10 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -63,6 +65,7 @@ from verl.workers.rollout.replica import TokenOutput
 from core.records import Termination
 from envs.base import ToolEnv
 from envs.rollout import EpisodeJob
+from scenarios.schema import Scenario
 from trainers.token_rollout import Episode, EpisodeTokens, Sampling, TokenPolicy, play
 from trainers.verl_data import AGENT_NAME
 
@@ -76,28 +79,44 @@ _EXECUTOR = ThreadPoolExecutor(
 
 
 # ---- envs, one pool per process ----------------------------------------------------------------
+@dataclass
+class _Shelf:
+    """The idle envs of one (name, split, kwargs), its scenarios by id, its components."""
+
+    idle: list[ToolEnv]
+    scenarios: dict[str, Scenario]
+    components: list[str]
+
+
 class EnvPool:
-    """Idle envs by (name, split, kwargs); an env plays one episode at a time."""
+    """Envs reused across episodes in one process; an env plays one episode at a time."""
 
     def __init__(self) -> None:
-        self._idle: dict[tuple[str, str, str], list[ToolEnv]] = {}
+        self._shelves: dict[tuple[str, str, str], _Shelf] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, name: str, split: str, kwargs: dict[str, Any]) -> ToolEnv:
+    @contextmanager
+    def borrow(
+        self, name: str, split: str, kwargs: dict[str, Any]
+    ) -> Iterator[tuple[ToolEnv, _Shelf]]:
         key = (name, split, repr(sorted(kwargs.items())))
         with self._lock:
-            idle = self._idle.setdefault(key, [])
-            if idle:
-                return idle.pop()
-        import envs
+            shelf = self._shelves.get(key)
+            env = shelf.idle.pop() if shelf and shelf.idle else None
+        if env is None:
+            import envs
 
-        env = envs.make_raw(name, split=split, **kwargs)
-        env._toolgym_pool_key = key  # type: ignore[attr-defined]
-        return env
-
-    def release(self, env: ToolEnv) -> None:
-        with self._lock:
-            self._idle.setdefault(env._toolgym_pool_key, []).append(env)  # type: ignore[attr-defined]
+            env = envs.make_raw(name, split=split, **kwargs)
+        if shelf is None:
+            scenarios = {s.id: s for s in env.scenarios}
+            shelf = _Shelf([], scenarios, list(env.rubric.weights))
+            with self._lock:
+                shelf = self._shelves.setdefault(key, shelf)
+        try:
+            yield env, shelf
+        finally:
+            with self._lock:
+                shelf.idle.append(env)
 
 
 ENV_POOL = EnvPool()
@@ -210,23 +229,21 @@ class ToolgymAgentLoop(AgentLoopBase):
 
     async def run(self, sampling_params: dict[str, Any], **row: Any) -> AgentLoopOutput:
         name, split = str(row["env"]), str(row.get("split") or "train")
-        env = ENV_POOL.acquire(name, split, self.env_kwargs)
-        try:
-            scenario = next((s for s in env.scenarios if s.id == row["scenario_id"]), None)
+        loop = asyncio.get_running_loop()
+        with ENV_POOL.borrow(name, split, self.env_kwargs) as (env, shelf):
+            scenario = shelf.scenarios.get(str(row["scenario_id"]))
             if scenario is None:
                 raise KeyError(f"env '{name}' split '{split}' has no scenario {row['scenario_id']}")
             sampling = Sampling(
                 max_turn_tokens=self.max_turn_tokens, max_episode_tokens=self.response_length
             )
             policy = ServerTokenPolicy(
-                self.server_manager, self.tokenizer, sampling, sampling_params, self.loop_now()
+                self.server_manager, self.tokenizer, sampling, sampling_params, loop
             )
             job = EpisodeJob(scenario, int(row["seed"]), 0, {"episode": 0})
-            (episode,), timings = await self.loop_now().run_in_executor(
+            (episode,), timings = await loop.run_in_executor(
                 _EXECUTOR, lambda: play(lambda: env, policy, [job])
             )
-        finally:
-            ENV_POOL.release(env)
         if len(episode.tokens.prompt_ids) > self.prompt_length:
             raise ValueError(
                 f"scenario {scenario.id}: prompt of {len(episode.tokens.prompt_ids)} tokens "
@@ -234,11 +251,7 @@ class ToolgymAgentLoop(AgentLoopBase):
                 "raise data.max_prompt_length"
             )
         logprobs = policy.logprobs(episode.tokens) if sampling_params.get("logprobs") else None
-        return episode_output(episode, list(env.rubric.weights), timings, logprobs)
-
-    @staticmethod
-    def loop_now() -> asyncio.AbstractEventLoop:
-        return asyncio.get_running_loop()
+        return episode_output(episode, shelf.components, timings, logprobs)
 
 
 def instantiate_loop(config: Any, server: Any, tokenizer: Any, entry: Any = None) -> Any:
