@@ -77,6 +77,10 @@ def hostile_corpus(outside: Path) -> dict[str, tuple[str, type[SandboxViolation]
             ProcessSpawnDenied,
         ),
         "ctypes_escape": ("import ctypes\n", ProcessSpawnDenied),
+        "fork_exec_escape": (
+            "import sys\nsys.modules.pop('_posixsubprocess')\nimport _posixsubprocess\n",
+            ProcessSpawnDenied,
+        ),
     }
 
 

@@ -28,7 +28,10 @@ fresh temporary directory, runs `python <argv>` there (e.g. `["main.py"]` or
   - interpreter (an audit hook installed before the code runs; a second line of defence
     and the source of typed errors, not a boundary by itself): no reading or writing
     outside the work directory and the standard library, no sockets, no subprocesses
-    or exec, no `ctypes` (which could remove the hook).
+    or exec (`_posixsubprocess.fork_exec`, which spawns without an audit event, is removed
+    and cannot be loaded again), no `ctypes` (which could remove the hook). Reading a
+    world-readable file outside the work directory is stopped here only, not by the kernel:
+    for untrusted code in production, use the Docker backend (a filesystem of its own).
   - Docker (`tools.docker_sandbox.DockerSandbox`, docker SDK): the same limits as container settings
     (`network_mode="none"`, memory, pids limit, CPU quota, ulimits, a non-root user),
     plus a filesystem of its own; used where an engine runs.
@@ -230,6 +233,8 @@ def _sandbox_boot():
             deny("process_spawn", "%s is not allowed" % event)
         elif event.startswith("ctypes."):
             deny("process_spawn", "%s is not allowed" % event)
+        elif event == "import" and args[0] == "_posixsubprocess":
+            deny("process_spawn", "loading _posixsubprocess is not allowed")
     fork = os.fork
     def guarded_fork():
         try:
@@ -238,6 +243,10 @@ def _sandbox_boot():
             mark("processes", "fork refused: the process limit is reached")
             raise
     os.fork = guarded_fork
+    # fork_exec spawns without the subprocess.Popen audit event: load it now, take it out,
+    # and deny loading it again (the hook below).
+    import subprocess, _posixsubprocess
+    del _posixsubprocess.fork_exec
     sys.addaudithook(hook)
     argv = sys.argv[1:]
     sys.argv = argv[1:] if argv[0] == "-m" else argv
