@@ -21,11 +21,11 @@ Contract
   outside through the episode protocol: `begin`/`advance` return only the learner's view
   and `StepResult.new_messages` holds what reached it since its last turn (tool results,
   the reply to its handoff, a new request). Every other role is a **partner** played
-  inside the env by `partners[role]`: a name of the env's declared scripted policies
-  (default `expert`; they read the role from their system prompt), `"hf:<folder>"` (a
-  frozen local model, greedy), `"self"` (the policy bound with `bind_policy`, e.g. the
-  learner's own: self-play), or a `Policy` object. A partner that raises ends the episode
-  as `Termination.POLICY_ERROR` (infrastructure, not scored).
+  inside the env as `partners[role]` says (`envs.partners`): one of the env's scripted
+  policies (default `expert`; they read the role from their system prompt), a frozen
+  model (`"hf:<folder>"`), self-play (`"self"`: the policy given to `bind_policy`), or a
+  `Policy` object. A partner that raises ends the episode as `Termination.POLICY_ERROR`
+  (infrastructure, not scored).
 * **Records**: `trajectory.messages` is the learner's view (assistant turns carry
   `name=<role>`, forwarded messages `name=<sender>`); `trajectory.tool_calls` holds every
   role's calls (`agent=<role>`, `turn` = the episode's global turn number);
@@ -55,7 +55,7 @@ from core.records import (
     Trajectory,
 )
 from envs.base import ToolEnv, _assistant_message, _plain
-from envs.card import import_object
+from envs.partners import Partners
 from scenarios.schema import Scenario
 from tools.calls import ParsedAction, ParsedCall, parse_action
 from tools.sandbox import Sandbox
@@ -63,8 +63,6 @@ from tools.schema import render_tools_prompt, tool
 from tools.toolbox import ToolInputError
 
 HANDOFF = "handoff"
-SELF_PLAY = "self"
-FROZEN_MODEL = "hf:"
 
 
 @tool(timeout_s=None)
@@ -127,10 +125,15 @@ class MultiAgentEnv(ToolEnv):
             r: render_tools_prompt(box.schemas) if tools_in_prompt else None
             for r, box in self.role_tools.items()
         }
-        self.partner_specs = self._check_partners(dict(partners or {}))
+        self.partners = Partners(
+            name,
+            list(self.role_of),
+            self.learner,
+            dict(partners or {}),
+            self.policies,
+            self.default_partner,
+        )
         self.partner_turn_limit = partner_turn_limit or self.default_partner_turn_limit
-        self._partners: dict[str, Policy] = {}
-        self._bound: Policy | None = None
         self._external = {self.learner}
         self._reset_state()
 
@@ -156,7 +159,7 @@ class MultiAgentEnv(ToolEnv):
     # ---- configuration -------------------------------------------------------------------
     def bind_policy(self, policy: Policy) -> None:
         """The policy that plays partners configured as `"self"` (self-play)."""
-        self._bound = policy
+        self.partners.bind(policy)
 
     def drive_roles(self, names: Sequence[str]) -> None:
         """Play these roles from outside too (`active_role` / `play_turn`)."""
@@ -260,41 +263,6 @@ class MultiAgentEnv(ToolEnv):
         extra = self.role_tools_prompt.get(role)
         return f"{text}\n\n{extra}" if extra else text
 
-    def _check_partners(self, partners: dict[str, Any]) -> dict[str, Any]:
-        name = type(self).__name__
-        unknown = sorted(set(partners) - set(self.role_of))
-        if unknown:
-            raise ValueError(f"{name}: partners names unknown role(s) {unknown}")
-        if self.learner in partners:
-            raise ValueError(f"{name}: partners[{self.learner!r}]: that role is the learner")
-        specs = {r.name: self.default_partner for r in self.roles if r.name != self.learner}
-        for role, spec in partners.items():
-            named = isinstance(spec, str) and spec != SELF_PLAY
-            if named and not spec.startswith(FROZEN_MODEL) and spec not in self.policies:
-                raise ValueError(
-                    f"{name}: partners[{role!r}] = {spec!r}: not a policy of this env "
-                    f"(known: {sorted(self.policies)}), 'self' or 'hf:<model folder>'"
-                )
-            specs[role] = spec
-        return specs
-
-    def _partner(self, role: str) -> Policy:
-        spec = self.partner_specs[role]
-        if spec == SELF_PLAY:
-            if self._bound is None:
-                raise RuntimeError(f"partners[{role!r}] = 'self' needs bind_policy(policy) first")
-            return self._bound
-        if role not in self._partners:
-            if not isinstance(spec, str):
-                self._partners[role] = spec
-            elif spec.startswith(FROZEN_MODEL):
-                from policies.hf import HFPolicy  # torch only when a frozen model partners
-
-                self._partners[role] = HFPolicy(spec[len(FROZEN_MODEL) :], temperature=0.0)
-            else:
-                self._partners[role] = import_object(self.policies[spec])()
-        return self._partners[role]
-
     def _run_partners(self) -> None:
         while self._ended is None and self._active is not None:
             role = self._active
@@ -323,7 +291,7 @@ class MultiAgentEnv(ToolEnv):
             turn=self._seq,
             metadata={"role": role, "partner": True},
         )
-        (response,) = self._partner(role).act([request])
+        (response,) = self.partners.get(role).act([request])
         return response.action
 
     def _add(self, role: str, message: Message) -> None:
