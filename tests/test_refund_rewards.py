@@ -246,3 +246,20 @@ def test_escalating_in_the_same_message_as_the_third_failure_is_too_early() -> N
     }
     blind = play([GET_ID, CHECK, CHECK, CHECK + ESCALATE], **down)
     assert blind.reward_components["escalation"] == 0.0
+
+
+def test_a_judge_model_can_read_the_claims_instead_of_structure() -> None:
+    from rewards.claims import JudgeClaims
+    from rewards.refund import judged_truthfulness
+
+    trajectory = play([GET_ID, CHECK, REFUND, "Sorted, friend."])
+    asked: list[str] = []
+
+    def says(answer: str):  # a stand-in for a model endpoint
+        return lambda prompt: asked.append(prompt) or answer
+
+    denied = judged_truthfulness(JudgeClaims(says('["refund_denied"]')))
+    made = judged_truthfulness(JudgeClaims(says('["refund_made"]')))
+    assert denied(trajectory, lost_order_scenario()) == -1.0
+    assert made(trajectory, lost_order_scenario()) == 1.0
+    assert "Reply: Sorted, friend." in asked[-1]
