@@ -68,6 +68,20 @@ class Termination(StrEnum):
     HANDOFF_END = "handoff_end"
     TURN_LIMIT = "turn_limit"
     POLICY_ERROR = "policy_error"  # the policy itself failed (infrastructure, not behaviour)
+    INFRA_ERROR = "infra_error"  # our side failed (a sandbox, a service of ours): not scored
+
+    @property
+    def is_infrastructure(self) -> bool:
+        """The episode was lost to infrastructure: retried, reported apart, never scored."""
+        return self in (Termination.POLICY_ERROR, Termination.INFRA_ERROR)
+
+
+class InfrastructureError(RuntimeError):
+    """Raised by a tool or hook when our own infrastructure failed (after its own retries).
+
+    The env ends the episode with `Termination.INFRA_ERROR` instead of scoring it: a
+    crashed sandbox is not the policy's mistake. Injected faults (the scenario's HTTP 500s)
+    are not this: they are observations the policy must handle."""
 
 
 class Fault(BaseModel):
@@ -160,6 +174,11 @@ class Trajectory(BaseModel):
     @property
     def done(self) -> bool:
         return self.termination is not None
+
+    @property
+    def lost_to_infrastructure(self) -> bool:
+        """Ended by the policy server or our own side failing: unscored, replayed, apart."""
+        return self.termination is not None and self.termination.is_infrastructure
 
     def to_json(self) -> str:
         """One JSON line. Never raises: a record holding values JSON cannot carry (lone

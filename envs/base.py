@@ -19,6 +19,9 @@
     `reward_components`, `success`, `termination` and the `trajectory` record.
 * A malformed action never raises: it is an error observation, recorded on the
   trajectory with its kind, and a penalty through the rewards.
+* A tool or hook that raises `InfrastructureError` (our sandbox or service failed, after
+  its own retries) ends the episode with `Termination.INFRA_ERROR`, unscored: it is
+  infrastructure, not behaviour. Injected faults stay observations.
 
 Subclasses supply scenarios, tools, the opening messages, optionally a user simulator
 and `finish()` (end-of-episode checks). Multi-agent envs set `agent` (the role acting
@@ -36,7 +39,14 @@ import gymnasium as gym
 import numpy as np
 
 from core.episode import EpisodeStart, StepResult
-from core.records import Message, Termination, ToolCallRecord, Trajectory, fast_record
+from core.records import (
+    InfrastructureError,
+    Message,
+    Termination,
+    ToolCallRecord,
+    Trajectory,
+    fast_record,
+)
 from rewards.spec import RewardFn, RewardSpec, Rubric
 from scenarios.schema import Scenario
 from tools.calls import ParsedAction, parse_action
@@ -258,15 +268,26 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
         action = self._bounded(action)
         parsed = parse_action(action)
         self._append(_assistant_message(action, parsed, self.agent))
-        first_new = len(self._chat)
-        ended, records = self._run_calls(parsed, turn, sandbox)
-        if not parsed.calls and ended is None:
-            reply = self.user_reply(parsed)
-            if reply is None:
-                ended = Termination.FINAL_ANSWER
-                trajectory.final_answer = parsed.content
-            else:
-                self._append(Message(role="user", content=reply))
+        first_new, calls_before = len(self._chat), len(trajectory.tool_calls)
+        try:
+            ended, records = self._run_calls(parsed, turn, sandbox)
+            if not parsed.calls and ended is None:
+                reply = self.user_reply(parsed)
+                if reply is None:
+                    ended = Termination.FINAL_ANSWER
+                    trajectory.final_answer = parsed.content
+                else:
+                    self._append(Message(role="user", content=reply))
+        except InfrastructureError as exc:  # ours, not the policy's: end unscored
+            self.abort(Termination.INFRA_ERROR, str(exc))
+            return StepResult(
+                assistant=_copy_message(self._chat[first_new - 1]),
+                new_messages=[_copy_message(m) for m in self._chat[first_new:]],
+                tool_calls=trajectory.tool_calls[calls_before:],
+                terminated=True,
+                trajectory=trajectory,
+                turn=turn,
+            )
         max_turns = (self.scenario.max_turns if self.scenario else None) or self.max_turns
         truncated = ended is None and turn >= max_turns
         result = StepResult(
@@ -398,6 +419,9 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
                     },
                 )
             )
+            if outcome.aborts is not None:
+                self.trajectory.tool_calls.extend(records)
+                raise InfrastructureError(outcome.aborts)
             if outcome.ends_episode is not None:
                 self.trajectory.tool_calls.extend(records)
                 return outcome.ends_episode, records

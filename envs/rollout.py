@@ -10,7 +10,9 @@ A policy that raises, or answers a batch with the wrong number of responses, is 
 infrastructure failure, not a behaviour: those episodes end with
 `Termination.POLICY_ERROR` and the error in `info["policy_error"]`; the others go on. A
 batch call that fails is retried one request at a time, so one bad episode cannot take
-its batch-mates down with it.
+its batch-mates down with it. An episode lost to infrastructure (the policy's server, or
+our own side: `Termination.INFRA_ERROR`) is played again from the start, same seed, up to
+`infra_retries` times; the attempts are recorded in `info["attempts"]`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class _Slot:
     turn: int = 0
     usage: TokenUsage | None = None
     latency_ms: list[float] = field(default_factory=list)
+    attempt: int = 0
 
 
 def run_episode(
@@ -56,6 +59,7 @@ def rollout(
     jobs: Iterable[EpisodeJob],
     *,
     batch_size: int = 32,
+    infra_retries: int = 0,
 ) -> Iterator[Trajectory]:
     """Play every job; yield trajectories as episodes finish."""
     pending = iter(jobs)
@@ -67,7 +71,14 @@ def rollout(
         next_live = []
         for slot, response in zip(live, answered, strict=True):
             done = _abort(slot, response) if isinstance(response, str) else _advance(slot, response)
+            if done is not None and done.lost_to_infrastructure and slot.attempt < infra_retries:
+                assert slot.job is not None
+                _begin(slot, slot.job, name, slot.attempt + 1)  # same job, same seed, again
+                next_live.append(slot)
+                continue
             if done is not None:
+                if slot.attempt:
+                    done.info["attempts"] = slot.attempt + 1
                 yield done
                 if not _start(slot, pending, name):
                     continue
@@ -105,10 +116,14 @@ def _start(slot: _Slot, pending: Iterator[EpisodeJob], policy_name: str) -> bool
     slot.job = job
     if job is None:
         return False
+    _begin(slot, job, policy_name, 0)
+    return True
+
+
+def _begin(slot: _Slot, job: EpisodeJob, policy_name: str, attempt: int) -> None:
     start = slot.env.begin(job.scenario, seed=job.seed, epoch=job.epoch, policy=policy_name)
     slot.messages, slot.tools, slot.turn = start.messages, start.tools, 0
-    slot.usage, slot.latency_ms = None, []
-    return True
+    slot.usage, slot.latency_ms, slot.attempt = None, [], attempt
 
 
 def _request(slot: _Slot) -> PolicyRequest:

@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from configs import ConfigError, compose
 from core.files import atomic_write_text
-from core.records import Termination, Trajectory, read_jsonl
+from core.records import Trajectory, read_jsonl
 from evals import manifest as mf
 from evals import run
 from evals.deltas import compute_deltas
@@ -272,7 +272,7 @@ def _reusable(out: Path, old: mf.RunManifest, manifest: mf.RunManifest, keys: se
         done = {
             run.trajectory_key(t)
             for t in read_jsonl(out / run.EPISODES)
-            if t.termination != Termination.POLICY_ERROR
+            if not t.lost_to_infrastructure
         }
     except (OSError, ValueError):
         return False
@@ -298,7 +298,7 @@ def collect(
     if mismatch is not None:
         raise RefusedError(f"manifest does not match the suite: {mismatch}")
     kept = [found[k] for k in keys if k in found]
-    failed = sum(t.termination == Termination.POLICY_ERROR for t in kept)
+    failed = sum(t.lost_to_infrastructure for t in kept)
     status = RunStatus(
         episodes=len(keys),
         completed=len(kept) - failed,

@@ -262,7 +262,7 @@ class Episodes:
             rows.append(
                 (
                     codes.setdefault((t.env_id, t.scenario_id), len(codes)),
-                    t.termination == Termination.POLICY_ERROR,
+                    t.lost_to_infrastructure,
                     t.success,
                     t.reward,
                     bool(t.violations),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from types import TracebackType
 
-from core.records import Termination, Trajectory
+from core.records import Trajectory
 
 
 class EpisodeProgress:
@@ -35,7 +35,7 @@ class EpisodeProgress:
     def update(self, trajectory: Trajectory) -> None:
         self.finished += 1
         self.successes += int(trajectory.success)
-        self.errors += int(trajectory.termination == Termination.POLICY_ERROR)
+        self.errors += int(trajectory.lost_to_infrastructure)
         self._bar.update(1)
         self._refresh()
 

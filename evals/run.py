@@ -52,7 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from configs import ConfigError, load
 from core.files import FolderError, RunLock, atomic_write_text
 from core.policy import Policy
-from core.records import Termination, Trajectory, read_jsonl
+from core.records import Trajectory, read_jsonl
 from core.seeding import episode_seed
 from envs.base import ToolEnv
 from envs.rollout import EpisodeJob, rollout
@@ -100,6 +100,7 @@ class EvalConfig(BaseModel):
     cost: CostConfig = Field(default_factory=CostConfig)
     endpoint: EndpointOptions = Field(default_factory=EndpointOptions)  # policy=openai
     max_infra_failure_rate: float = Field(default=0.05, ge=0, le=1)  # above: run incomplete
+    infra_retries: int = Field(default=1, ge=0)  # replays of an episode lost to infrastructure
 
     @field_validator("env", mode="before")
     @classmethod
@@ -362,7 +363,7 @@ def play(
     out: Path,
 ) -> dict[Key, Trajectory]:
     """Run every job not already done; append each finished episode to the JSONL."""
-    done = {k for k, t in found.items() if t.termination != Termination.POLICY_ERROR}
+    done = {k for k, t in found.items() if not t.lost_to_infrastructure}
     wanted = [plan.key(job) for plan in plans for job in plan.jobs]
     kept = [found[k] for k in wanted if k in done]
     results = dict(found)
@@ -375,7 +376,13 @@ def play(
             if not jobs:
                 continue
             batch = min(cfg.batch_size, len(jobs))
-            episodes = rollout(plan.make_env, policies[plan.name], jobs, batch_size=batch)
+            episodes = rollout(
+                plan.make_env,
+                policies[plan.name],
+                jobs,
+                batch_size=batch,
+                infra_retries=cfg.infra_retries,
+            )
             for trajectory in episodes:
                 fh.write(trajectory.to_json() + "\n")
                 fh.flush()

@@ -181,3 +181,70 @@ def test_a_scenario_can_offer_a_subset_of_the_env_tools() -> None:
     assert narrow.content_hash != lost_order_scenario(id="narrow").content_hash
     # scenarios that name no tool set hash as before the field existed
     assert lost_order_scenario().content_hash == lost_order_scenario(tools=None).content_hash
+
+
+class CrashingSandboxEnv:
+    """refund_agent whose `get_customer_id` service (ours) crashes on the first N episodes."""
+
+    crashes_left = 0
+
+    @classmethod
+    def make(cls) -> Any:
+        from core.records import InfrastructureError
+        from tools.schema import tool
+
+        @tool
+        def get_customer_id(ctx: Any, session_id: int) -> dict[str, int]:
+            """Look up the customer of a chat session.
+
+            Args:
+                session_id: the chat session id.
+            """
+            if cls.crashes_left > 0:
+                cls.crashes_left -= 1
+                raise InfrastructureError("sandbox worker died (exit 137)")
+            return {"customer_id": ctx.db["sessions"][str(session_id)]}
+
+        env = refund_env()
+        tools = [
+            get_customer_id,
+            *(t for n, t in env.toolbox.tools.items() if n != "get_customer_id"),
+        ]
+        from tools.toolbox import Toolbox
+
+        env.toolbox = env.episode_tools = Toolbox(tools)
+        return env
+
+
+class GetIdThenQuit:
+    name = "get_id_then_quit"
+
+    def act(self, requests: Sequence[PolicyRequest]) -> list[PolicyResponse]:
+        return [
+            PolicyResponse(text=GET_ID if len(r.messages) == 2 else "Sorry, I can't help.")
+            for r in requests
+        ]
+
+
+def test_an_infrastructure_error_ends_the_episode_unscored() -> None:
+    CrashingSandboxEnv.crashes_left = 1
+    env = CrashingSandboxEnv.make()
+    env.begin("test-lost-order", seed=0)
+    result = env.advance(GET_ID)
+    assert result.terminated and result.trajectory is not None
+    trajectory = result.trajectory
+    assert trajectory.termination == Termination.INFRA_ERROR
+    assert trajectory.lost_to_infrastructure and trajectory.reward_components == {}
+    assert "sandbox worker died" in trajectory.info["infra_error"]
+    assert [c.name for c in result.tool_calls] == ["get_customer_id"]
+
+
+def test_the_rollout_replays_an_episode_lost_to_infrastructure_within_its_budget() -> None:
+    jobs = [EpisodeJob(lost_order_scenario(), seed=5)]
+    CrashingSandboxEnv.crashes_left = 1
+    (retried,) = rollout(CrashingSandboxEnv.make, GetIdThenQuit(), jobs, infra_retries=2)
+    assert retried.termination == Termination.FINAL_ANSWER and retried.info["attempts"] == 2
+    assert retried.reward_components  # the replayed episode is scored
+    CrashingSandboxEnv.crashes_left = 5
+    (given_up,) = rollout(CrashingSandboxEnv.make, GetIdThenQuit(), jobs, infra_retries=2)
+    assert given_up.termination == Termination.INFRA_ERROR and given_up.info["attempts"] == 3

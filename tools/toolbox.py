@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic_core import from_json, to_json
 
-from core.records import ErrorKind, Execution, Termination
+from core.records import ErrorKind, Execution, InfrastructureError, Termination
 from tools.calls import ParsedCall
 from tools.sandbox import Sandbox
 from tools.schema import CallError, Tool, tool_from_json_schema
@@ -71,6 +71,7 @@ class ToolOutcome:
     ends_episode: Termination | None = None
     truncated: int = 0  # characters cut from the result (0: shown whole)
     infrastructure: bool = False  # our failure, not the scenario's or the agent's (a real timeout)
+    aborts: str | None = None  # an InfrastructureError: the env ends the episode, unscored
 
 
 class Toolbox:
@@ -136,68 +137,63 @@ class Toolbox:
         if arguments is None:
             message = f"ERROR: Arguments of tool '{tool.name}' are not JSON data"
             return _failed(message, ErrorKind.MALFORMED_JSON, None)
-        checked = tool.validate(arguments)
+        checked = tool.checker.check(tool.name, arguments)
         if isinstance(checked, CallError):
             return _failed(valid_text(checked.message), checked.kind, arguments)
         fault = ctx.before_call(tool.name)
         if fault is not None:
             return ToolOutcome(fault.message, Execution.FAULT, True, arguments, fault.kind)
-
-        def body() -> tuple[str, Execution, ErrorKind | None, int]:
-            return _execute(tool, ctx, checked, self.max_output_chars)
-
         if tool.timeout_s is None:
-            text, execution, kind, cut = body()
-        else:
-            finished, value = WORKERS.call(body, tool.timeout_s)
-            if not finished:
-                message = f"ERROR: Timeout: '{tool.name}' did not answer within {tool.timeout_s:g}s"
-                if value is not None:
-                    message = f"ERROR: Timeout: '{tool.name}' not run: {value}"
-                return ToolOutcome(
-                    message,
-                    Execution.FAULT,
-                    True,
-                    arguments,
-                    ErrorKind.TIMEOUT,
-                    infrastructure=True,
-                )
-            text, execution, kind, cut = value
-        ends = tool.ends_episode if kind is None else None
-        return ToolOutcome(text, execution, True, arguments, kind, ends, cut)
+            return _execute(tool, ctx, checked, arguments, self.max_output_chars)
+        finished, value = WORKERS.call(
+            lambda: _execute(tool, ctx, checked, arguments, self.max_output_chars), tool.timeout_s
+        )
+        if finished:
+            return value
+        message = f"ERROR: Timeout: '{tool.name}' did not answer within {tool.timeout_s:g}s"
+        if value is not None:
+            message = f"ERROR: Timeout: '{tool.name}' not run: {value}"
+        kind = ErrorKind.TIMEOUT
+        return ToolOutcome(message, Execution.FAULT, True, arguments, kind, infrastructure=True)
 
 
 def _execute(
-    tool: Tool, ctx: Sandbox, checked: dict[str, Any], limit: int
-) -> tuple[str, Execution, ErrorKind | None, int]:
+    tool: Tool, ctx: Sandbox, checked: dict[str, Any], arguments: dict[str, Any], limit: int
+) -> ToolOutcome:
     """Run the body and render its result; never raises (runs on a worker or inline)."""
     try:
         result = tool.fn(ctx, **checked)
     except ToolInputError as exc:
-        return (
-            f"ERROR: Invalid value: {exception_text(exc)}",
-            Execution.ERROR,
-            ErrorKind.INVALID_VALUE,
-            0,
-        )
+        message = f"ERROR: Invalid value: {exception_text(exc)}"
+        return ToolOutcome(message, Execution.ERROR, True, arguments, ErrorKind.INVALID_VALUE)
+    except InfrastructureError as exc:
+        detail = f"tool '{tool.name}': {exception_text(exc)}"
+        message = f"ERROR: Tool '{tool.name}' is unavailable"
+        return ToolOutcome(
+            message, Execution.FAULT, True, arguments, ErrorKind.SERVICE_ERROR,
+            infrastructure=True, aborts=detail,
+        )  # fmt: skip
     except (Exception, SystemExit) as exc:  # a tool that raises is an observation, never a crash
         message = f"ERROR: Tool '{tool.name}' failed: {type(exc).__name__}: {exception_text(exc)}"
-        return message, Execution.ERROR, ErrorKind.TOOL_EXCEPTION, 0
+        return ToolOutcome(message, Execution.ERROR, True, arguments, ErrorKind.TOOL_EXCEPTION)
     execution = Execution.OK
     if isinstance(result, ToolResult):
         execution, result = result.execution, result.content
     try:
-        text = valid_text(render(result))
+        text = result if type(result) is str else render(result)
+        if not text.isascii():
+            text = valid_text(text)
     except Exception as exc:  # cycles, too deep, huge ints, a __str__ that raises
         message = (
             f"ERROR: Tool '{tool.name}' returned a result that cannot be shown as text: "
             f"{type(exc).__name__}: {exception_text(exc)}"
         )
-        return message, Execution.ERROR, ErrorKind.TOOL_EXCEPTION, 0
-    cut = max(0, len(text) - limit)
-    if cut:
+        return ToolOutcome(message, Execution.ERROR, True, arguments, ErrorKind.TOOL_EXCEPTION)
+    cut = len(text) - limit
+    if cut > 0:
         text = text[:limit] + f"... [truncated {cut} characters]"
-    return text, execution, None, cut
+        return ToolOutcome(text, execution, True, arguments, None, tool.ends_episode, cut)
+    return ToolOutcome(text, execution, True, arguments, None, tool.ends_episode)
 
 
 def render(result: Any) -> str:
@@ -237,7 +233,16 @@ def _json_copy(arguments: dict[str, Any] | None) -> dict[str, Any] | None:
     if not isinstance(arguments, dict):
         return None
     for key, value in arguments.items():  # the common case: flat, ASCII, small ints
-        if type(key) is not str or not _flat(value):
+        kind = type(value)
+        if type(key) is not str:
+            break
+        if kind is str:
+            if not value.isascii():
+                break
+        elif kind is int:
+            if not -SAFE_INT < value < SAFE_INT:
+                break
+        elif kind not in FLAT_ATOMS:
             break
     else:
         return dict(arguments)  # a shallow copy is a full one: the values are immutable
@@ -246,15 +251,6 @@ def _json_copy(arguments: dict[str, Any] | None) -> dict[str, Any] | None:
     except Exception:  # cycles, nesting past the serializer's depth, huge ints, surrogates
         return None
     return copied if isinstance(copied, dict) else None
-
-
-def _flat(value: Any) -> bool:
-    kind = type(value)
-    if kind is str:
-        return value.isascii()
-    if kind is int:
-        return -SAFE_INT < value < SAFE_INT
-    return kind in FLAT_ATOMS
 
 
 def _failed(message: str, kind: ErrorKind, arguments: dict[str, Any] | None) -> ToolOutcome:

@@ -62,7 +62,6 @@ from verl.experimental.agent_loop.agent_loop import (
 )
 from verl.workers.rollout.replica import TokenOutput
 
-from core.records import Termination
 from envs.base import ToolEnv
 from envs.rollout import EpisodeJob
 from scenarios.schema import Scenario
@@ -185,7 +184,7 @@ def episode_output(
 ) -> AgentLoopOutput:
     """verl's record of one finished episode: tokens, mask, reward and its components."""
     trajectory, tokens = episode.trajectory, episode.tokens
-    infra = trajectory.termination == Termination.POLICY_ERROR
+    infra = trajectory.lost_to_infrastructure
     reward = 0.0 if infra or trajectory.reward is None else float(trajectory.reward)
     parts = trajectory.reward_components or {}
     info = {name: float(parts.get(name, 0.0)) for name in components}
