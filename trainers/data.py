@@ -55,7 +55,13 @@ def spread(scenarios: Sequence[Scenario], n: int | None, seed: int) -> list[Scen
     return [scenarios[i] for i in order[: n if n is not None else len(scenarios)]]
 
 
-def _play(env_name: str, policy_name: str, scenarios: Sequence[Scenario], seed: int) -> list:
+def _play(
+    env_name: str,
+    policy_name: str,
+    scenarios: Sequence[Scenario],
+    seed: int,
+    env_kwargs: dict[str, Any] | None = None,
+) -> list:
     import envs
     from envs.rollout import EpisodeJob, rollout
     from policies.registry import make_policy
@@ -66,7 +72,7 @@ def _play(env_name: str, policy_name: str, scenarios: Sequence[Scenario], seed: 
     by_id = {
         t.scenario_id: t
         for t in rollout(
-            lambda: envs.make_raw(env_name, scenarios=list(scenarios)),
+            lambda: envs.make_raw(env_name, scenarios=list(scenarios), **(env_kwargs or {})),
             make_policy(policy_name, env_name),
             jobs,
         )
@@ -80,9 +86,11 @@ def demonstrations(
     *,
     mix: dict[str, float] | None = None,
     seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> list[Trajectory]:
     """Demonstrations on `n` train scenarios by the env's declared expert; `mix` maps
-    the env's failure modes to their shares (None: the env's declared `demo_mix`)."""
+    the env's failure modes to their shares (None: the env's declared `demo_mix`).
+    `env_kwargs` go to every env played (a multi-agent env's `role`: whose turns)."""
     import envs
 
     card = envs.card(env_name)
@@ -93,14 +101,16 @@ def demonstrations(
         raise ValueError(f"failure shares must be >= 0 and sum to <= 1, got {mix}")
     env = envs.make_raw(env_name, split=card.train_split)
     scenarios = spread(env.scenarios, n, seed)
-    expert = _play(env_name, card.expert, scenarios, seed)
+    expert = _play(env_name, card.expert, scenarios, seed, env_kwargs)
     draws = np.random.default_rng(seed).random(len(scenarios))
     edges = np.cumsum(list(mix.values()))
     picks = np.searchsorted(edges, draws, side="right")  # == len(mix): the expert
     chosen = list(expert)
     for k, mode in enumerate(mix):
         idx = [i for i in range(len(scenarios)) if picks[i] == k]
-        for i, t in zip(idx, _play(env_name, mode, [scenarios[i] for i in idx], seed), strict=True):
+        for i, t in zip(
+            idx, _play(env_name, mode, [scenarios[i] for i in idx], seed, env_kwargs), strict=True
+        ):
             chosen[i] = t
     best = max((t.reward for t in expert if t.success), default=None)
     kept = []

@@ -37,7 +37,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from configs import ConfigError
-from trainers.sft import check_env, check_model, load_config, model_tag, setup_process
+from trainers.sft import (
+    RoleSettings,
+    check_env,
+    check_model,
+    load_config,
+    model_tag,
+    setup_process,
+)
 
 EXIT_OK, EXIT_CONFIG = 0, 2
 AGGREGATE = "aggregate"
@@ -75,8 +82,7 @@ class EvalSpec(BaseModel):
     max_new_tokens: int = Field(default=128, ge=1)
 
 
-class GRPORunConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class GRPORunConfig(RoleSettings):
     env: str
     backend: str = "trl"
     model: str = "sft"
@@ -86,24 +92,19 @@ class GRPORunConfig(BaseModel):
     resume: bool = False
     cpu_threads: int | None = Field(default=1, ge=1)
     max_turns: int | None = Field(default=None, ge=1)
-    role: str | None = None  # multi-agent envs: the role trained (default: the env's own)
-    partners: dict[str, str] | None = None  # multi-agent envs: who plays the other roles
     trainer: GRPOTrainerSpec
     eval: EvalSpec = Field(default_factory=EvalSpec)
 
     @property
     def env_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"max_turns": self.max_turns} if self.max_turns else {}
-        if self.role is not None:
-            kwargs["role"] = self.role
-        if self.partners:
-            kwargs["partners"] = dict(self.partners)
-        return kwargs
+        return kwargs | self.role_kwargs()
 
 
 # ---- steps of the recipe --------------------------------------------------------------------
 def sft_folder(cfg: GRPORunConfig) -> Path:
-    return Path(cfg.sft_out or f"runs/sft/{cfg.env}-tiny")
+    role = f"-{cfg.role}" if cfg.role else ""
+    return Path(cfg.sft_out or f"runs/sft/{cfg.env}{role}-tiny")
 
 
 def start_model(cfg: GRPORunConfig) -> tuple[str, str, str | None]:
@@ -115,6 +116,8 @@ def start_model(cfg: GRPORunConfig) -> tuple[str, str, str | None]:
         if not (final / "config.json").is_file():
             print(f"[grpo] no SFT checkpoint at {final}: building it first (trainers.sft)")
             overrides = [f"env={cfg.env}", f"out={sft_folder(cfg)}", f"seed={cfg.seed}"]
+            overrides += [f"role={cfg.role}"] if cfg.role else []
+            overrides += [f"+partners.{r}={p}" for r, p in (cfg.partners or {}).items()]
             if cfg.cpu_threads is not None:
                 overrides.append(f"cpu_threads={cfg.cpu_threads}")
             sft.run_sft(sft.load_config("sft", overrides, sft.SFTRunConfig))
@@ -145,15 +148,10 @@ def validate(cfg: GRPORunConfig) -> Any:
     """Everything checkable before any work; returns the backend."""
     from trainers.backends import get_backend
 
-    check_env(cfg.env)
+    check_env(cfg.env, cfg.env_kwargs)
     backend = get_backend(cfg.backend)
     check_model(cfg.model, extra=("sft",))
-    try:
-        job, _ = make_job(cfg, "unused", Path("unused"))
-    except (TypeError, ValueError) as exc:  # e.g. role= for an env without roles
-        raise ConfigError(
-            f"env {cfg.env!r} rejects its settings (role, partners, ...): {exc}"
-        ) from None
+    job, _ = make_job(cfg, "unused", Path("unused"))
     backend.check(job)
     if cfg.trainer.max_turn_tokens > cfg.trainer.max_episode_tokens:
         raise ConfigError("trainer.max_turn_tokens: larger than trainer.max_episode_tokens")

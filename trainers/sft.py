@@ -92,8 +92,19 @@ class SFTTrainerSpec(BaseModel):
     logging_steps: int = Field(default=5, ge=1)
 
 
-class SFTRunConfig(BaseModel):
+class RoleSettings(BaseModel):
+    """Multi-agent envs (`envs.multi_agent`): the role trained and who plays the others."""
+
     model_config = ConfigDict(extra="forbid")
+    role: str | None = None  # null: the env's default learner
+    partners: dict[str, str] | None = None  # {role: policy}; null: the env's expert
+
+    def role_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"role": self.role} if self.role is not None else {}
+        return kwargs | ({"partners": dict(self.partners)} if self.partners else {})
+
+
+class SFTRunConfig(RoleSettings):
     env: str
     model: str = "tiny"
     out: str | None = None
@@ -139,7 +150,8 @@ def setup_process(cpu_threads: int | None) -> None:
             torch.set_num_threads(cpu_threads)
 
 
-def check_env(name: str) -> None:
+def check_env(name: str, settings: dict[str, Any] | None = None) -> None:
+    """A registered env that accepts `settings` (e.g. a multi-agent env's `role`)."""
     import envs
 
     try:
@@ -147,6 +159,11 @@ def check_env(name: str) -> None:
     except KeyError:
         allowed = ", ".join(envs.ENVS.names())
         raise ConfigError(f"env: unknown env '{name}'; allowed: {allowed}") from None
+    if settings:
+        try:
+            envs.make_raw(name, split="train", **settings)
+        except (TypeError, ValueError) as exc:  # e.g. role= for an env without roles
+            raise ConfigError(f"env {name!r} rejects {settings}: {exc}") from None
 
 
 def check_model(model: str, *, extra: Sequence[str] = ()) -> None:
@@ -205,7 +222,8 @@ def resolve_model(model: str, env: str, tiny: TinySpec, seed: int = 0) -> tuple[
 
 # ---- the recipe -------------------------------------------------------------------------
 def run_dir(cfg: SFTRunConfig) -> Path:
-    return Path(cfg.out or f"runs/sft/{cfg.env}-{model_tag(cfg.model)}")
+    role = f"-{cfg.role}" if cfg.role else ""
+    return Path(cfg.out or f"runs/sft/{cfg.env}{role}-{model_tag(cfg.model)}")
 
 
 def build_data(cfg: SFTRunConfig, out: Path) -> tuple[list[dict[str, Any]], Path]:
@@ -213,7 +231,11 @@ def build_data(cfg: SFTRunConfig, out: Path) -> tuple[list[dict[str, Any]], Path
     from trainers.data import demonstrations, sft_rows
 
     trajectories = demonstrations(
-        cfg.env, cfg.data.demonstrations, mix=cfg.data.failure_modes, seed=cfg.seed
+        cfg.env,
+        cfg.data.demonstrations,
+        mix=cfg.data.failure_modes,
+        seed=cfg.seed,
+        env_kwargs=cfg.role_kwargs(),
     )
     rows = sft_rows(trajectories)
     path = out / "data" / "sft.jsonl"
@@ -336,7 +358,7 @@ def _check_resume(cfg: SFTRunConfig, out: Path, manifest: Any) -> None:
 
 def validate(cfg: SFTRunConfig) -> None:
     """Everything that can be checked before any work."""
-    check_env(cfg.env)
+    check_env(cfg.env, cfg.role_kwargs())
     check_model(cfg.model)
     import envs
 
