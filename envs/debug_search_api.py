@@ -12,9 +12,10 @@ the fix needs cost, `rewards.tool_use.call_efficiency`).
 Success@1 needs every required check: unit tests, version, deprecation, and the fix
 release retrieved from the docs (not recalled).
 
-A failure of the sandbox itself (after retries) marks the episode as an infrastructure
-failure (`termination = policy_error`, `info["infra_error"]`): the metrics leave it out
-and count it in `policy_error_rate`; it is never scored as the policy's failure.
+A failure of the sandbox itself (after retries) raises `InfrastructureError`: the env
+ends the episode unscored (`termination = infra_error`, `info["infra_error"]`); the
+metrics leave it out and count it in `policy_error_rate`, and the eval harness replays it
+within its `infra_retries`. It is never scored as the policy's failure.
 
     env = envs.make("debug_search_api", split="eval")                  # subprocess sandbox
     env = envs.make("debug_search_api", sandbox_backend="docker")       # where Docker runs
@@ -27,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from core.records import Message, Termination, Trajectory
+from core.records import InfrastructureError, Message, Trajectory
 from envs.base import ToolEnv
 from rewards import code_checks
 from rewards.spec import RewardFn
@@ -160,6 +161,8 @@ class DebugSearchApiEnv(ToolEnv):
             sandbox.record(code_checks.FINAL_VERIFICATION, passed=False, reason="no python block")
             return None
         outcome = verify(sandbox, scenario.target_file, code, scenario.test_module)
+        if outcome.infra_error is not None:  # ours, after retries: end unscored
+            raise InfrastructureError(f"code sandbox: {outcome.infra_error}")
         sandbox.record(code_checks.FINAL_VERIFICATION, **outcome.as_event())
         return None
 
@@ -176,10 +179,3 @@ class DebugSearchApiEnv(ToolEnv):
         }
         trajectory.violations = code_checks.rule_violations(trajectory, scenario)
         trajectory.checks["rules"] = not trajectory.violations
-        if sandbox.infra_failures:  # our sandbox failed: not the policy's doing, not scored
-            trajectory.termination = Termination.POLICY_ERROR
-            trajectory.success = False
-            trajectory.info["infra_error"] = sandbox.infra_failures[-1]
-            trajectory.info[Termination.POLICY_ERROR.value] = (
-                f"code sandbox failure: {sandbox.infra_failures[-1]}"
-            )

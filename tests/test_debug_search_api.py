@@ -157,10 +157,10 @@ def test_a_sandbox_failure_of_ours_is_an_infrastructure_failure_not_a_score() ->
     broken = BrokenSandbox()
     env = envs.make_raw(ENV, split="cases", code_sandbox=broken)
     trajectory = run_episode(env, make_policy("expert", env=ENV), scenario=env.scenarios[0], seed=0)
-    assert broken.calls == 6  # run_tests and the final check: 3 attempts each, then given up
-    assert trajectory.termination is Termination.POLICY_ERROR
+    assert broken.calls == 3  # run_tests: 3 attempts, then given up; the episode ends there
+    assert trajectory.termination is Termination.INFRA_ERROR
     assert "engine unreachable" in trajectory.info["infra_error"]
-    assert trajectory.success is False
+    assert trajectory.success is False and trajectory.reward_components == {}  # unscored
     table = compute_metrics([trajectory], n_resamples=200)
     assert table.get(ENV, "policy_error_rate").point == 1.0  # type: ignore[union-attr]
     assert table.get(ENV, "success@1") is None  # left out of behaviour metrics

@@ -12,8 +12,8 @@ Contract
   deterministic for the same files, and the cache keeps large evals fast.
 * A violation (timeout, memory, a denied action) is the code's failure: an observation
   and a failed test run. A failure of the sandbox itself (`SandboxInfraError`, after
-  retries) is recorded in `ctx.infra_failures`; the env marks such an episode as an
-  infrastructure failure, never as the policy's.
+  retries) is recorded in `ctx.infra_failures` and raised as `InfrastructureError`: the
+  env ends such an episode as `Termination.INFRA_ERROR`, never as the policy's failure.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from core.records import Execution
+from core.records import InfrastructureError
 from tools.code_sandbox import CodeSandbox, RunResult, SandboxInfraError, run_with_retries
 from tools.sandbox import Sandbox
 from tools.schema import tool
@@ -157,8 +157,8 @@ def run_tests(ctx: Sandbox, path: str, code: str) -> ToolResult:
         raise ToolInputError(f"no file '{path}' in the repository (list_files shows them)")
     outcome = verify(repo_ctx, path, code)
     repo_ctx.record("test_run", path=path, **outcome.as_event())
-    if outcome.infra_error is not None:
-        return ToolResult(outcome.summary, Execution.FAULT)
+    if outcome.infra_error is not None:  # ours, after retries: the env ends the episode unscored
+        raise InfrastructureError(f"code sandbox: {outcome.infra_error}")
     status = "PASSED" if outcome.passed else "FAILED"
     return ToolResult(f"{status}\n{outcome.summary}")
 
