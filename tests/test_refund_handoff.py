@@ -241,3 +241,24 @@ def test_only_the_learner_tokens_are_trained_on(tmp_path: Path) -> None:
     assert "[from lookup] Order #123 belongs to customer 42." in others  # seen, not trained on
     assert "get_order" not in learner + others  # the lookup's own calls never reach acting
     assert episode.trajectory.reward == 2.0
+
+
+def test_sft_demonstrations_of_the_lookup_role() -> None:
+    from trainers.data import demonstrations, sft_rows
+
+    shown = demonstrations(ENV, 4, mix={}, seed=0, env_kwargs={"role": "lookup"})
+    assert len(shown) == 4 and {t.info["learner"] for t in shown} == {"lookup"}
+    for row in sft_rows(shown):
+        said = [m["content"] for m in row["messages"] if m["role"] == "assistant"]
+        assert '"name": "get_order"' in said[0]  # the lookup's own first move
+        assert all("issue_refund" not in text for text in said)  # acting's turns: not its own
+
+
+def test_trainers_refuse_a_role_the_env_does_not_have(capsys: pytest.CaptureFixture[str]) -> None:
+    from trainers import grpo, sft
+
+    assert grpo.main([f"env={ENV}", "role=boss"]) == 2
+    assert sft.main(["env=refund_agent", "role=acting"]) == 2
+    printed = capsys.readouterr().err
+    assert "role 'boss' unknown; roles: ['acting', 'lookup']" in printed
+    assert "refund_agent' rejects {'role': 'acting'}" in printed
