@@ -243,7 +243,8 @@ def play(
     by_key = {(j.scenario.id, j.seed, j.epoch): j.metadata["episode"] for j in jobs}
     if len(by_key) != len(jobs):
         raise ValueError("jobs must differ in (scenario id, seed, epoch)")
-    for trajectory in rollout(make_env, policy, jobs, batch_size=batch_size or len(jobs)):
+    played = rollout(make_env, policy, jobs, batch_size=batch_size or len(jobs), infra_retries=1)
+    for trajectory in played:
         key = by_key[(trajectory.scenario_id, trajectory.seed, trajectory.epoch)]
         done[order[key]] = trajectory
     episodes = []

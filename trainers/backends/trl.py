@@ -114,14 +114,22 @@ class EpisodeRollouts:
         out: dict[str, Any] = {
             "prompt_ids": [e.tokens.prompt_ids for e in episodes],
             "completion_ids": [e.tokens.completion_ids for e in episodes],
-            "env_mask": [e.tokens.env_mask for e in episodes],
+            # an episode lost to infrastructure (after its retry) teaches nothing: no loss on it
+            "env_mask": [
+                [0] * len(e.tokens.env_mask)
+                if e.trajectory.lost_to_infrastructure
+                else e.tokens.env_mask
+                for e in episodes
+            ],
             "logprobs": None,
             "tool_calls": [len(e.trajectory.tool_calls) for e in episodes],
             "tool_failures": [_count(e, failed=True) for e in episodes],
             "tool_errors": [_count(e, failed=False) for e in episodes],
             "rollout_timing": dict(timings),  # not a list: TRL broadcasts it to every row
         }
-        out[TOTAL] = [e.trajectory.reward for e in episodes]
+        out[TOTAL] = [
+            None if e.trajectory.lost_to_infrastructure else e.trajectory.reward for e in episodes
+        ]
         for name in self.components:
             out[name] = [e.trajectory.reward_components.get(name) for e in episodes]
         return out
