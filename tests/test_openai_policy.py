@@ -159,20 +159,22 @@ def test_the_retry_budget_bounds_a_request(server):
 
 def test_hostile_bodies_are_sanitised(server):
     url, script = server
-    script.plan = ["garbage", "no_choices", "surrogate", "usage_strings"]
+    script.plan = ["garbage", "no_choices", "surrogate", "usage_strings", "surrogate"]
     policy = quick_policy(url)
     tool_turn = request("hello")
     tool_turn.messages.append({"role": "tool", "content": "2026-03-10", "tool_call_id": "call_a"})
     try:
         first = policy.act([request("hello")])[0]  # garbage, no choices, then surrogates
         second = policy.act([tool_turn])[0]  # usage as strings
+        third = policy.act([tool_turn])[0]  # a lone surrogate in the final answer
     finally:
         policy.close()
+    assert third.text == FINAL + " \ufffd" == third.message["content"]
     arguments = first.message["tool_calls"][0]["function"]["arguments"]
     assert json.loads(arguments) == {"note": "\ufffd"}
     assert second.text == FINAL and second.message["content"] == FINAL
     assert (second.prompt_tokens, second.completion_tokens) == (12, None)
-    assert len(script.bodies) == 4
+    assert len(script.bodies) == 5
 
 
 def test_surrogates_and_usage_strings_do_not_lose_an_eval(server, tmp_path):
@@ -346,3 +348,58 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
             pass
         time.sleep(0.5)
     pytest.fail("transformers serve did not become healthy in 120 s")
+
+
+# --- property: whatever a server sends, a reply is a clean response or an EndpointError ---
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+_HOSTILE_CHARS = st.sampled_from(["\ud800", "\udfff", "a", "\u00e9", "\U0001f600", "\x00", '"'])
+_TEXT = st.text(
+    alphabet=_HOSTILE_CHARS | st.characters(codec=None, exclude_categories=()), max_size=20
+)
+_SCALAR = st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.floats() | _TEXT
+_ANY = st.recursive(
+    _SCALAR,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=12,
+)
+_JSON_TEXT = _ANY.map(lambda value: json.dumps(value, ensure_ascii=False, allow_nan=True))
+_CALL = st.fixed_dictionaries(
+    {"id": _TEXT | _ANY, "function": st.fixed_dictionaries(
+        {"name": _TEXT | _ANY, "arguments": _JSON_TEXT | _TEXT | _ANY})}
+)  # fmt: skip
+_MESSAGE = st.fixed_dictionaries(
+    {"role": _ANY, "content": _TEXT | _ANY, "tool_calls": st.lists(_CALL, max_size=2) | _ANY}
+)
+_USAGE = st.fixed_dictionaries({"prompt_tokens": _ANY, "completion_tokens": _ANY}) | _ANY
+_BODY = st.fixed_dictionaries(
+    {"choices": st.lists(st.fixed_dictionaries({"message": _MESSAGE}), min_size=1, max_size=2),
+     "usage": _USAGE}
+) | _ANY  # fmt: skip
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(body=_BODY)
+def test_any_reply_body_is_a_clean_response_or_an_endpoint_error(body):
+    import httpx
+
+    from core.records import Message
+
+    # ensure_ascii escapes lone surrogates as a hostile server would send them
+    content = json.dumps(body, ensure_ascii=True, allow_nan=True).encode()
+    reply = httpx.Response(200, content=content, request=httpx.Request("POST", "http://x/v1"))
+    policy = OpenAICompatPolicy.__new__(OpenAICompatPolicy)
+    policy.url, policy.tool_format = "http://x/v1/chat/completions", "openai"
+    try:
+        response = policy._parse(reply, 1.0)
+    except EndpointError:
+        return
+    for count in (response.prompt_tokens, response.completion_tokens):
+        assert count is None or (type(count) is int and count >= 0)
+    Message.model_validate(response.message)  # the shape the env records
+    json.dumps(response.message, ensure_ascii=False).encode("utf-8")  # no lone surrogate
+    response.text.encode("utf-8")
+    for call in response.message.get("tool_calls", []):
+        assert isinstance(call["function"]["arguments"], str)
