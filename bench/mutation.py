@@ -235,7 +235,10 @@ import json, sys
 from mutmut.mutation.diff_apply import get_diff_for_mutant
 out = {}
 for name in json.loads(sys.argv[1]):
-    lines = get_diff_for_mutant(name).splitlines()
+    try:
+        lines = get_diff_for_mutant(name).splitlines()
+    except Exception as exc:  # one unreadable mutant does not hide the others
+        lines = [f"-(no diff: {type(exc).__name__}: {exc})"]
     out[name] = "\\n".join(ln for ln in lines if ln[:1] in "+-" and ln[:3] not in ("+++", "---"))
 print(json.dumps(out))
 """
