@@ -64,7 +64,7 @@ def rollout(
     """Play every job; yield trajectories as episodes finish."""
     pending = iter(jobs)
     name = getattr(policy, "name", type(policy).__name__)
-    slots = [_Slot(make_env()) for _ in range(max(1, batch_size))]
+    slots = [_Slot(_bound(make_env(), policy)) for _ in range(max(1, batch_size))]
     live = [slot for slot in slots if _start(slot, pending, name)]
     while live:
         answered = _act(policy, live)
@@ -109,6 +109,14 @@ def _checked(policy: Policy, requests: list[PolicyRequest]) -> list[PolicyRespon
             f"policy returned {len(responses)} responses for {len(requests)} requests"
         )
     return list(responses)
+
+
+def _bound(env: EpisodeEnv, policy: Policy) -> EpisodeEnv:
+    """A multi-agent env's self-play partners (`partners={role: "self"}`) play as `policy`."""
+    bind = getattr(env, "bind_policy", None)
+    if bind is not None:
+        bind(policy)
+    return env
 
 
 def _start(slot: _Slot, pending: Iterator[EpisodeJob], policy_name: str) -> bool:

@@ -108,6 +108,9 @@ def test_self_play_partners_use_the_bound_policy() -> None:
     env.bind_policy(expert)
     trajectory = run_episode(env, expert, scenario=apples(env), seed=0)
     assert trajectory.reward == 2.0
+    fresh = envs.make_raw(ENV, split="cases", partners={"equation": "self"})
+    played = run_episode(fresh, expert, scenario=apples(fresh), seed=0)  # the loop binds it
+    assert played.reward == 2.0 and played.termination == Termination.FINAL_ANSWER
     unbound = envs.make_raw(ENV, split="cases", partners={"equation": "self"})
     unbound.begin(apples(unbound), seed=0)
     result = unbound.advance(handoff("equation", "Alice has 3 apples and buys 2 more."))

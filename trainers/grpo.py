@@ -149,6 +149,8 @@ def validate(cfg: GRPORunConfig) -> Any:
     from trainers.backends import get_backend
 
     check_env(cfg.env, cfg.env_kwargs)
+    if "self" in (cfg.partners or {}).values():  # the token rollout records learner turns only
+        raise ConfigError("partners: 'self' is not supported by GRPO; use hf:<model folder>")
     backend = get_backend(cfg.backend)
     check_model(cfg.model, extra=("sft",))
     job, _ = make_job(cfg, "unused", Path("unused"))
