@@ -23,9 +23,9 @@ Contract
   the reply to its handoff, a new request). Every other role is a **partner** played
   inside the env as `partners[role]` says (`envs.partners`): one of the env's scripted
   policies (default `expert`; they read the role from their system prompt), a frozen
-  model (`"hf:<folder>"`), self-play (`"self"`: the policy given to `bind_policy`), or a
-  `Policy` object. A partner that raises ends the episode as `Termination.POLICY_ERROR`
-  (infrastructure, not scored).
+  model (`"hf:<folder>"`), self-play (`"self"`: the policy given to `bind_policy`, which
+  `envs.rollout` calls with its own policy), or a `Policy` object. A partner that raises
+  ends the episode as `Termination.POLICY_ERROR` (infrastructure, not scored).
 * **Records**: `trajectory.messages` is the learner's view (assistant turns carry
   `name=<role>`, forwarded messages `name=<sender>`); `trajectory.tool_calls` holds every
   role's calls (`agent=<role>`, `turn` = the episode's global turn number);

@@ -5,7 +5,8 @@ A partner is named in config (env kwargs `partners={role: spec}`), one spec per 
   `expert`), imported on first use;
 * `"hf:<model folder>"`: a frozen local model (`policies.hf.HFPolicy`, greedy; torch is
   imported only then);
-* `"self"`: self-play, the policy given to `bind(policy)` (e.g. the learner's own);
+* `"self"`: self-play, the policy given to `bind(policy)` (the rollout loop binds its own
+  policy, so the learner's policy plays these roles too; their turns are not trained on);
 * a `Policy` object (Python callers).
 Bad specs are a `ValueError` naming the role, the spec and what is allowed, at construction.
 """
