@@ -39,7 +39,8 @@ def test_expert_over_the_seed_failure_is_go(
     assert code == 0
     assert "VERDICT: GO" in printed
     assert "tool_correctness" in printed and "✓" in printed and "✗" not in printed
-    assert "GO" in report.read_text()
+    text = report.read_text()
+    assert "**VERDICT: GO" in text and "NO-GO" not in text  # "GO" alone matches "NO-GO"
 
 
 def test_the_seed_failure_over_the_expert_is_no_go_naming_rules(

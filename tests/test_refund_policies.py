@@ -45,7 +45,10 @@ def eval_runs() -> dict[str, list[Trajectory]]:
 
 @pytest.fixture(scope="module")
 def max_total() -> float:
-    return envs.make_raw("refund_agent", split="eval").rubric.max_total
+    # the default weights, every component at 1.0: tool_execution 1 + outcome 2 +
+    # escalation 1 + truthfulness 1 + format 0.5 + efficiency 0.5 + progress 1 (stated
+    # here, not read from the rubric, so a changed weight fails the test)
+    return 7.0
 
 
 def slice_means(trajectories: list[Trajectory]) -> dict[str, float]:

@@ -81,6 +81,14 @@ def test_total_is_the_weighted_sum_and_unnamed_components_weigh_zero() -> None:
     assert rubric.weights == {"outcome": 2.0, "format": 0.5, "style": 0.0}
 
 
+def test_components_see_the_trajectory_and_the_scenario() -> None:
+    def reads_both(trajectory: Trajectory, scenario: dict) -> float:
+        return 1.0 if trajectory.scenario_id == "s-9" and scenario["hard"] else -1.0
+
+    rubric = Rubric({"both": reads_both}, RewardSpec(weights={"both": 3.0}))
+    assert rubric.score(episode("s-9"), {"hard": True}) == (3.0, {"both": 1.0})
+
+
 def test_total_is_rounded_to_ten_decimals() -> None:
     rubric = Rubric({"a": constant(1.23456789012345)}, RewardSpec(weights={"a": 1.0}))
     assert rubric.score(episode(), None)[0] == 1.2345678901

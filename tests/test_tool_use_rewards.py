@@ -87,6 +87,12 @@ def test_one_call_scores_its_grade(execution: Execution, score: float) -> None:
     assert tool_execution(episode(call("a", execution)), None) == score
 
 
+def test_a_fault_first_does_not_hide_the_calls_after_it() -> None:
+    trajectory = episode(call("a", FAULT), call("b", WRONG), call("c", OK))
+    assert [c.name for c in distinct_calls(trajectory)] == ["b", "c"]
+    assert tool_execution(trajectory, None) == 0.0  # (-1 + 1) / 2
+
+
 def test_execution_without_counted_calls_is_zero() -> None:
     assert tool_execution(episode(), None) == 0.0
     assert tool_execution(episode(call("a", FAULT)), None) == 0.0
