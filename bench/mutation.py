@@ -1,7 +1,7 @@
 """Mutation score of the modules that decide rewards, parsed calls and GO/NO-GO (mutmut 3).
 
     python bench/mutation.py [paths=evals/stats.py,rewards/spec.py] [max_children=2]
-        [recheck=true] [constants=true] [workdir=/tmp/toolgym-mutation]
+        [recheck=notests|all|none] [constants=true] [workdir=/tmp/toolgym-mutation]
 
 Contract
 --------
@@ -14,9 +14,10 @@ For each module in `paths` (default: every module of `TESTS`), in turn:
 2. `mutmut run` mutates every function of the module (the full mutant set, no sample);
 3. **fresh-process re-check.** mutmut maps tests to functions by tracing them in its own
    process, so a mutant in code that runs in a subprocess (a CLI test) gets no tests, and
-   one in code that ran at import time is never switched on. Every survivor and every
-   "no tests" mutant is therefore applied to the scratch copy (`mutmut apply`) and the
-   module's test files are run in a fresh `pytest` process; a failure counts as killed;
+   one in code that ran at import time is never switched on. Each "no tests" mutant
+   (`recheck=all`: each survivor too) is therefore applied to the scratch copy
+   (`mutmut apply`) and the module's test files are run in a fresh `pytest` process; a
+   failure counts as killed;
 4. **import-time constants.** mutmut 3 does not mutate module- or class-level code, so
    each number literal there (`DEFAULT_WEIGHTS["outcome"] = 2.0`, `BCA_MAX_N = 2000`) is
    changed to n + 1 in the scratch copy and checked the same way (fresh process).
@@ -57,8 +58,57 @@ TESTS: dict[str, list[str]] = {
     "tools/schema.py": ["tests/test_tool_schema.py", "tests/test_tools_json_schema.py"],
 }
 
-# mutant name → why it cannot change behaviour (left out of the score, listed apart)
-EQUIVALENT: dict[str, str] = {}
+# mutant name → why it cannot change behaviour (left out of the score, listed apart).
+# Names are mutmut's (stable while the function's code is unchanged).
+_S = "evals.stats."
+_DTYPE = "numeric input: the arithmetic converts anyway (sums, means, comparisons are equal)"
+_F64 = "astype(None) is float64, the same as astype(float)"
+_CASE = "scipy lower-cases the method name"
+EQUIVALENT: dict[str, str] = {
+    **{f"{_S}x__exact_ends__mutmut_{i}": "Wilson bounds never exceed 1" for i in (11, 27)},
+    **{f"{_S}x_design_effect__mutmut_{i}": _DTYPE for i in (3, 5)},
+    f"{_S}x_design_effect__mutmut_18": _F64,
+    **{f"{_S}x_ratio__mutmut_{i}": _DTYPE for i in (3, 5, 8, 10)},
+    **{f"{_S}x_quantile__mutmut_{i}": _DTYPE for i in (3, 5)},
+    f"{_S}x_quantile__mutmut_19": "all equal to values[1] iff all equal to values[0] (n >= 2)",
+    **{f"{_S}x_paired_delta__mutmut_{i}": _DTYPE for i in (4, 6, 9, 11)},
+    **{f"{_S}x_paired_deltas__mutmut_{i}": _DTYPE for i in (4, 6, 10, 12)},
+    f"{_S}x_paired_deltas__mutmut_42": _F64,
+    **{
+        f"{_S}x__mcnemar_p__mutmut_{i}": "a concordant cell: the exact McNemar test ignores it"
+        for i in (4, 15, 16, 17)
+    },
+    f"{_S}x__mcnemar_p__mutmut_22": "exact=True is statsmodels' default",
+    f"{_S}x__wilcoxon_p__mutmut_12": "scipy lower-cases zero_method",
+    f"{_S}xǁ_ResampledMeansǁ__call____mutmut_12": _F64,
+    f"{_S}x__bootstrap_rows__mutmut_8": "a one-observation row is constant: never to do",
+    f"{_S}x__bootstrap_rows__mutmut_12": "a row differs from its element 1 iff it is not constant",
+    f"{_S}x__bootstrap_rows__mutmut_16": "with one observation the sizes are all equal",
+    f"{_S}x__bootstrap_rows__mutmut_20": "sizes differ from sizes[1] iff they are not all equal",
+    **{f"{_S}x__bootstrap_rows__mutmut_{i}": _CASE for i in (27, 28, 30, 33)},
+    **{
+        f"{_S}x__bootstrap_rows__mutmut_{i}": "a warning filter: silences warnings only"
+        for i in (37, 39, 43, 45)
+    },
+    **{
+        f"{_S}x__bootstrap_rows__mutmut_{i}": "batch size: memory only, the same resamples"
+        for i in (52, 60, 74)
+    },
+    **{
+        f"{_S}x__bootstrap_rows__mutmut_{i}": "scipy infers vectorized from the axis parameter"
+        for i in (53, 61)
+    },
+    **{
+        f"{_S}x__bootstrap_rows__mutmut_{i}": "zip strictness: the lengths are always equal"
+        for i in (85, 89, 90)
+    },
+    f"{_S}x__bootstrap_rows__mutmut_91": "BCa's ends are both finite or both NaN",
+    **{f"{_S}x__check_k__mutmut_{i}": _DTYPE for i in (3, 5, 8, 10)},
+    **{
+        f"{_S}x__has_repeats__mutmut_{i}": "no repeats in 0 or 1 clusters either way"
+        for i in (4, 5)
+    },
+}
 
 # the packages mutmut copies into mutants/ (everything the tests import or read)
 SOURCE_PATHS = [
@@ -106,7 +156,7 @@ def parse_args(argv: list[str]) -> dict[str, str]:
     options = {
         "paths": ",".join(TESTS),
         "max_children": "2",
-        "recheck": "true",
+        "recheck": "notests",
         "constants": "true",
         "workdir": "/tmp/toolgym-mutation",
         "fail_under": "90",
@@ -312,6 +362,15 @@ def check_constants(scratch: Path, module: str, result: ModuleResult) -> None:
             result.survivors[name] = f"-{row.strip()}\n+{lines[line - 1].strip()}"
 
 
+def rechecked(code: int | None, mode: str) -> bool:
+    """Whether a mutant mutmut did not kill gets the fresh-process re-check: `notests`
+    (default) re-checks those mutmut ran no test for (code reached only in a subprocess
+    or at import time); `all` also re-runs the survivors; `none` skips the re-check."""
+    if mode == "all":
+        return True
+    return mode == "notests" and code in NO_TESTS_CODES
+
+
 def mutate_module(module: str, options: dict[str, str]) -> ModuleResult:
     started = time.monotonic()
     scratch = lay_scratch_copy(module, Path(options["workdir"]))
@@ -324,7 +383,9 @@ def mutate_module(module: str, options: dict[str, str]) -> ModuleResult:
             result.killed += 1
         elif code in TIMEOUT_CODES:
             result.timeout += 1
-        elif options["recheck"] == "true" and recheck_in_fresh_process(scratch, module, name):
+        elif rechecked(code, options["recheck"]) and recheck_in_fresh_process(
+            scratch, module, name
+        ):
             result.killed += 1
             result.fresh_kills += 1
         else:
