@@ -14,7 +14,7 @@ Contract
   names the key and the allowed values.
 * **Start**: `model=sft` (default) uses `<sft_out>/final` (`runs/sft/<env>-tiny`), running
   `trainers.sft` with its defaults first, and saying so, when it is absent.
-* **Run folder** (`runs/grpo/<env>-<model tag>`): `manifest.json` (`trainers.manifest`),
+* **Run folder** (`runs/grpo/<env>[-<role>]-<model tag>`): `manifest.json` (`trainers.manifest`),
   `metrics.jsonl`, `tb/`, `checkpoints/`, `final/`, `eval/{start,trained}/` (the eval
   harness's folders) and `summary.json` (eval tables, wall times, the step's time shares).
   `resume=true` continues from the newest checkpoint (the config must match the folder's
@@ -280,7 +280,8 @@ def run_grpo(cfg: GRPORunConfig, backend: Any) -> dict[str, Any]:
     import envs
     from trainers import manifest as tm
 
-    out = Path(cfg.out or f"runs/grpo/{cfg.env}-{model_tag(cfg.model)}")
+    role = f"-{cfg.role}" if cfg.role else ""
+    out = Path(cfg.out or f"runs/grpo/{cfg.env}{role}-{model_tag(cfg.model)}")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     model, base, init = start_model(cfg)
