@@ -226,3 +226,23 @@ def test_rules_file_location_and_non_utf8_bytes(tmp_path: Path) -> None:
     assert str(at_end.value).startswith(
         f"{last}:2:4: expected UTF-8 text, found byte 0xff\n    # é\ufffd\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[dev_to_staging]\n[dev_to_staging]\n",
+            "<rules>:2:2: expected a section not opened before, found 'dev_to_staging'",
+        ),
+        (
+            "no_regressions_alpha: 0.1\nno_regressions_alpha: 0.2\n",
+            "<rules>:2:1: expected one 'no_regressions_alpha' per file (already set), "
+            "found 'no_regressions_alpha'",
+        ),
+    ],
+)
+def test_a_second_section_or_setting_is_refused(text: str, message: str) -> None:
+    with pytest.raises(RuleSyntaxError) as raised:
+        parse_rules(text)
+    assert str(raised.value).splitlines()[0] == message
