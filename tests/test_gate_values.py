@@ -22,22 +22,26 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from configs import ConfigError
 from core.records import Termination, TokenUsage, Trajectory, write_jsonl
+from evals import stats
 from evals.gate import (
     CanaryRecord,
     GateError,
     GateSettings,
     _field,
+    canary_metrics,
     main,
     read_canary_log,
     rules_path,
     run_gate,
     settings_from_overrides,
 )
-from evals.stats import Delta, Estimate
+from evals.metrics import CostConfig
+from evals.stats import Delta, Estimate, StatsConfig
 
 SLICE = {i: "math" if i < 6 else "tools" for i in range(10)}
 CANDIDATE_WINS = set(range(8))
@@ -472,3 +476,99 @@ def test_canary_record_rejects_negative_numbers() -> None:
     }
     with pytest.raises(ValueError, match="latency_ms"):
         CanaryRecord.model_validate(row)
+
+
+def test_a_significant_improvement_is_no_regression_and_p_equal_to_alpha_passes(
+    tmp_path: Path,
+) -> None:
+    # 20 tools pairs, 6 gained and none lost: Δ = +0.3, p = 2 x 0.5^6 = 0.03125 exactly
+    base = write_run(tmp_path / "base", set(range(6, 20)), n=20, tag="tools")
+    cand = write_run(tmp_path / "cand", set(range(20)), n=20, tag="tools")
+    runs = {"candidate": cand, "baseline": base, "root": tmp_path}
+    (better,) = gate(runs, "no_regressions_on: [tools]\n").results
+    assert (better.value, better.passed) == (pytest.approx(0.3), True)
+    worse = {"candidate": base, "baseline": cand, "root": tmp_path}
+    at_alpha = gate(worse, "no_regressions_tolerance: 0.5\nno_regressions_alpha: 0.03125\n"
+                    "no_regressions_on: [tools]\n")  # fmt: skip
+    assert at_alpha.results[0].passed is True  # p < alpha fails; p == alpha does not
+
+
+def test_no_regressions_on_a_slice_the_baseline_lacks_is_an_error(tmp_path: Path) -> None:
+    base = write_run(tmp_path / "base", {0}, tag="math")  # no tools episode
+    cand = write_run(tmp_path / "cand", {0})  # math and tools
+    runs = {"candidate": cand, "baseline": base, "root": tmp_path}
+    with pytest.raises(GateError) as raised:
+        gate(runs, "no_regressions_on: [tools]\n")
+    assert str(raised.value).endswith(
+        "rules.txt:1: no_regressions_on 'tools': delta.success@1: slice 'tools' is not in "
+        "both runs; shared slices: aggregate, math"
+    )
+
+
+def canary_rows(n: int, **fields: object) -> list[dict]:
+    return [
+        {
+            "request_id": f"r{i}",
+            "model": "cand",
+            "abandoned": i % 3 == 0,
+            "safety_incident": False,
+            "latency_ms": 100.0 + 37.0 * i,
+            "prompt_tokens": 50 + i,
+            "completion_tokens": 20 + 3 * i,
+            **fields,
+        }
+        for i in range(n)
+    ]
+
+
+def test_canary_cost_on_one_line_of_two_is_refused(tmp_path: Path) -> None:
+    rows = canary_rows(2)
+    rows[0]["cost_usd"] = 0.01
+    log = tmp_path / "c.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in rows))
+    with pytest.raises(GateError, match=r"cost_usd on 1 of 2 requests: all or none"):
+        read_canary_log(log)
+
+
+def test_one_free_billed_request(tmp_path: Path) -> None:
+    log = tmp_path / "c.jsonl"
+    log.write_text(json.dumps(canary_rows(1, cost_usd=0.0)[0]) + "\n")
+    est = canary_metrics(read_canary_log(log), CostConfig(), StatsConfig(n_resamples=100))
+    cost = est["cost_per_1k_tokens_usd"]
+    assert (cost.point, cost.n) == (0.0, 1)
+
+
+def test_canary_intervals_use_the_gate_confidence(tmp_path: Path) -> None:
+    records = [CanaryRecord.model_validate(r) for r in canary_rows(40)]
+    cfg = StatsConfig(confidence=0.5, n_resamples=100)
+    est = canary_metrics(records, CostConfig(gpu_hour_usd=3.6), cfg)
+    latency = np.array([r["latency_ms"] for r in canary_rows(40)])
+    tokens = np.array([r["prompt_tokens"] + r["completion_tokens"] for r in canary_rows(40)])
+    completion = np.array([r["completion_tokens"] for r in canary_rows(40)], float)
+    # the same statistics at the same settings, called directly
+    assert est["latency_p95_ms"] == stats.quantile(latency, 0.95, cfg)
+    assert est["tokens_per_request"] == stats.mean(tokens, cfg=cfg)
+    throughput = stats.ratio(completion, latency / 1000.0, cfg)
+    assert est["cost_per_1k_tokens_usd"].lower_ci == pytest.approx(
+        3.6 / (throughput.upper_ci * 3600) * 1000
+    )
+    billed = [CanaryRecord.model_validate({**r, "cost_usd": 0.001}) for r in canary_rows(40)]
+    cost = canary_metrics(billed, CostConfig(), cfg)["cost_per_1k_tokens_usd"]
+    assert cost == stats.ratio(np.full(40, 1.0), tokens.astype(float), cfg)
+
+
+def test_canary_cost_from_a_given_throughput_counts_the_requests(runs: dict[str, Path]) -> None:
+    priced = write_run(
+        runs["root"] / "priced",
+        CANDIDATE_WINS,
+        manifest={"cost": {"gpu_hour_usd": 3.6, "tokens_per_second": 50.0}},
+    )
+    result = gate(
+        runs,
+        "[staging_to_production]\ncanary.cost_per_1k_tokens_usd.n == 4\n"
+        "canary.cost_per_1k_tokens_usd.point == 0.02\n",  # 3.6 / (50 x 3600) x 1000
+        stage="staging_to_production",
+        candidate=str(priced),
+        canary=str(canary_log(runs["root"] / "canary.jsonl", billed=False)),
+    )
+    assert [r.passed for r in result.results] == [True, True]
