@@ -122,9 +122,21 @@ def check_saveable(trajectory: Trajectory | None, tally: Tally, action: object) 
 
 
 def work(job: tuple[str, int, int, float]) -> tuple[str, Tally]:
+    """One env's share; a job that cannot run is reported, not fatal to the others."""
     name, actions, seed, share = job
     gc.collect()
-    return name, fuzz_env(name, actions, seed, share)
+    began = time.process_time()
+    try:
+        tally = fuzz_env(name, actions, seed, share)
+    except Exception as exc:  # e.g. the env cannot be built: say so, keep the other jobs
+        tally = Tally(samples=[f"job failed before finishing: {type(exc).__name__}: {exc}"])
+        tally.crashes = 1
+    print(
+        f"  done: {name} seed {seed}: {tally.actions:,} actions, {tally.crashes} crashes, "
+        f"{tally.unsaveable} unsaveable, {time.process_time() - began:.0f} CPU s",
+        flush=True,
+    )
+    return name, tally
 
 
 def merge(parts: list[Tally]) -> Tally:
@@ -172,10 +184,12 @@ def main() -> int:
         for worker in range(args.workers)
         for index, name in enumerate(names)
     ]
+    for name in names:  # import every env before forking: later edits to the tree can't bite
+        envs.make_raw(name, split="eval")
     began = time.perf_counter()
     if args.workers > 1:
         with multiprocessing.get_context("fork").Pool(args.workers) as pool:
-            results = pool.map(work, jobs, chunksize=1)
+            results = list(pool.imap_unordered(work, jobs, chunksize=1))
     else:
         results = [work(job) for job in jobs]
     seconds = time.perf_counter() - began
