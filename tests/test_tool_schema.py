@@ -192,3 +192,17 @@ def test_longest_allowed_name_is_accepted() -> None:
         return "ok"
 
     assert tool(body, name="a-" * 32).name == "a-" * 32
+
+
+@tool
+def shadowing(ctx: Sandbox, schema: str, model_name: str, copy: int = 0) -> str:
+    """Parameters named like pydantic's own attributes."""
+    return f"{schema}|{model_name}|{copy}"
+
+
+def test_parameters_named_like_model_attributes_work() -> None:
+    parameters = shadowing.schema["function"]["parameters"]
+    assert list(parameters["properties"]) == ["schema", "model_name", "copy"]
+    box = Toolbox([shadowing])
+    call = ParsedCall(raw="", name="shadowing", arguments={"schema": "s", "model_name": "m"})
+    assert box.run(call, Sandbox(now=datetime(2026, 3, 10))).text == "s|m|0"

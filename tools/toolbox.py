@@ -47,6 +47,9 @@ MAX_MESSAGE_CHARS = 1000  # an exception's own message, inside an error observat
 SURROGATES = re.compile("[\ud800-\udfff]")
 FLAT_ATOMS = frozenset((float, bool, type(None)))
 SAFE_INT = 2**53
+# json.dumps(result, sort_keys=True, default=str), without building an encoder per call
+SORTED_JSON = json.JSONEncoder(sort_keys=True, default=str)
+UNSORTED_JSON = json.JSONEncoder(default=str)
 
 
 class ToolInputError(ValueError):
@@ -203,9 +206,9 @@ def render(result: Any) -> str:
     if isinstance(result, bytes | bytearray):
         return bytes(result).decode("utf-8", "replace")
     try:
-        return json.dumps(result, sort_keys=True, default=str)
+        return SORTED_JSON.encode(result)
     except TypeError:  # keys of mixed types cannot be sorted: keep their order
-        return json.dumps(result, default=str)
+        return UNSORTED_JSON.encode(result)
 
 
 def valid_text(text: str) -> str:
