@@ -33,7 +33,10 @@ from evals.gate import (
     GateError,
     GateSettings,
     _field,
+    _Inputs,
     canary_metrics,
+    evaluate,
+    load_run,
     main,
     read_canary_log,
     rules_path,
@@ -41,6 +44,7 @@ from evals.gate import (
     settings_from_overrides,
 )
 from evals.metrics import CostConfig
+from evals.rules import parse_rules
 from evals.stats import Delta, Estimate, StatsConfig
 
 SLICE = {i: "math" if i < 6 else "tools" for i in range(10)}
@@ -572,3 +576,74 @@ def test_canary_cost_from_a_given_throughput_counts_the_requests(runs: dict[str,
         canary=str(canary_log(runs["root"] / "canary.jsonl", billed=False)),
     )
     assert [r.passed for r in result.results] == [True, True]
+
+
+def test_the_slice_mark_fails_when_any_rule_behind_a_shared_note_fails(
+    runs: dict[str, Path],
+) -> None:
+    # both rules read success@1(math).point, so they share the note; the first fails
+    result = gate(runs, "success@1(math).point > 1\nsuccess@1(math).point >= 0.5\n")
+    assert [r.passed for r in result.results] == [False, True]
+    assert result.rows[0].notes == [("success@1 0.8333 → 1", False)]
+
+
+def test_delta_rule_note_and_a_delta_without_pairs(runs: dict[str, Path]) -> None:
+    result = gate(runs, "delta.success@1(tools).point >= 0.25\n")
+    assert result.results[0].note == "Δ success@1 = +0.25, p=1"
+    math_only = write_run(runs["root"] / "math_only", BASELINE_WINS, tag="math")
+    with pytest.raises(GateError) as raised:
+        gate(runs, "delta.success@1(tools).point >= 0\n", baseline=str(math_only))
+    assert str(raised.value).endswith(
+        "rules.txt:1: delta.success@1(tools).point >= 0: delta.success@1: slice 'tools' is "
+        "not in both runs; shared slices: aggregate, math"
+    )
+
+
+def test_a_canary_metric_without_its_inputs_is_an_error(runs: dict[str, Path]) -> None:
+    unpriced = write_run(runs["root"] / "unpriced", CANDIDATE_WINS)  # no gpu_hour_usd
+    with pytest.raises(GateError) as raised:
+        gate(
+            runs,
+            "[staging_to_production]\ncanary.cost_per_1k_tokens_usd.point <= 1\n",
+            stage="staging_to_production",
+            candidate=str(unpriced),
+            canary=str(canary_log(runs["root"] / "canary.jsonl", billed=False)),
+        )
+    assert str(raised.value).endswith(
+        "rules.txt:2: canary.cost_per_1k_tokens_usd.point <= 1: canary metric absent "
+        "(no cost config or usable data)"
+    )
+
+
+def test_rules_checked_without_their_inputs_name_what_is_missing(runs: dict[str, Path]) -> None:
+    rules = parse_rules(
+        "canary.abandon_rate.point <= 1\ndelta.success@1.point >= 0\nno_regressions_on: [math]\n",
+        "r.rules",
+    )
+    candidate = load_run(runs["candidate"], StatsConfig(n_resamples=100))
+    inputs = _Inputs(candidate, None, None, None, rules)
+    with pytest.raises(GateError) as raised:
+        evaluate(rules.statements, inputs)
+    assert str(raised.value).splitlines() == [
+        "rules cannot be checked:",
+        "  r.rules:1: canary.abandon_rate.point <= 1: needs a canary log (canary=LOG)",
+        "  r.rules:2: delta.success@1.point >= 0: needs a baseline run (baseline=RUN_DIR)",
+        "  r.rules:3: no_regressions_on: [math]: needs a baseline run (baseline=RUN_DIR)",
+    ]
+
+
+def test_an_empty_rules_or_candidate_key_is_missing() -> None:
+    with pytest.raises(ConfigError, match=r"missing rules=\.\.\."):
+        settings_from_overrides(["rules=", "candidate=x"])
+
+
+def test_main_reads_sys_argv_and_prints_the_report_once(
+    runs: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = write_rules(runs["root"] / "go.rules", "success@1.point >= 0.8\n")
+    argv = ["evals.gate", f"rules={rules}", f"candidate={runs['candidate']}", "n_resamples=100"]
+    monkeypatch.setattr("sys.argv", argv)
+    assert main() == 0
+    out = capsys.readouterr().out
+    assert "VERDICT: GO" in out and "NO-GO" not in out
+    assert out.endswith("\n") and not out.endswith("\n\n")  # the report ends its own line
