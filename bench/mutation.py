@@ -2,6 +2,7 @@
 
     python bench/mutation.py [paths=evals/stats.py,rewards/spec.py] [max_children=2]
         [recheck=notests|all|none] [constants=true] [workdir=/tmp/toolgym-mutation]
+        [resume=false]
 
 Contract
 --------
@@ -22,11 +23,14 @@ For each module in `paths` (default: every module of `TESTS`), in turn:
    each number literal there (`DEFAULT_WEIGHTS["outcome"] = 2.0`, `BCA_MAX_N = 2000`) is
    changed to n + 1 in the scratch copy and checked the same way (fresh process).
 
+`resume=true` updates the last scratch copy of each module and re-tests only the mutants
+not killed before (after adding tests: killed stays killed).
+
 It prints one row per module: killed, survived, timeout, score = (killed + timeout) /
 (all − equivalent), and lists each survivor with its diff. `EQUIVALENT` names the
 mutants that no test can kill because they do not change behaviour, each with its reason;
 they are shown apart and left out of the score. A summary is written to
-`workdir/summary.json`. Exit status: 0 when every module reaches `--fail-under`
+`workdir/summary.json`. Exit status: 0 when every module reaches `fail_under`
 (default 90), 1 otherwise, 2 on a usage error or a mutmut failure.
 """
 
@@ -160,6 +164,7 @@ def parse_args(argv: list[str]) -> dict[str, str]:
         "constants": "true",
         "workdir": "/tmp/toolgym-mutation",
         "fail_under": "90",
+        "resume": "false",
     }
     for arg in argv:
         key, sep, value = arg.lstrip("-").partition("=")
@@ -207,9 +212,11 @@ def with_section(pyproject: str, section: str) -> str:
     return stripped.rstrip("\n") + "\n\n" + section
 
 
-def lay_scratch_copy(module: str, workdir: Path) -> Path:
+def lay_scratch_copy(module: str, workdir: Path, resume: bool = False) -> Path:
+    """A fresh copy of the project for `module` (with `resume`, the earlier copy updated:
+    mutmut keeps its results and its generated mutants)."""
     scratch = workdir / module.replace("/", "__").removesuffix(".py")
-    if scratch.exists():
+    if scratch.exists() and not resume:
         shutil.rmtree(scratch)
     for rel in project_files():
         target = scratch / rel
@@ -229,11 +236,20 @@ def quiet_env() -> dict[str, str]:
     return env
 
 
-def run_mutmut(scratch: Path, max_children: int) -> None:
+def run_mutmut(scratch: Path, max_children: int, names: list[str] | None = None) -> None:
+    """`mutmut run` on every mutant, or only on `names` (a resumed run re-tests these)."""
     log = scratch / "mutmut.log"
     with log.open("w") as out:
         proc = subprocess.run(
-            [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
+            [
+                sys.executable,
+                "-m",
+                "mutmut",
+                "run",
+                "--max-children",
+                str(max_children),
+                *(names or []),
+            ],
             cwd=scratch,
             env=quiet_env(),
             stdout=out,
@@ -373,8 +389,14 @@ def rechecked(code: int | None, mode: str) -> bool:
 
 def mutate_module(module: str, options: dict[str, str]) -> ModuleResult:
     started = time.monotonic()
-    scratch = lay_scratch_copy(module, Path(options["workdir"]))
-    run_mutmut(scratch, int(options["max_children"]))
+    resume = options["resume"] == "true"
+    scratch = lay_scratch_copy(module, Path(options["workdir"]), resume)
+    meta = scratch / "mutants" / f"{module}.meta"
+    if resume and meta.is_file():  # killed stays killed: new tests can only kill more
+        again = [n for n, code in exit_codes(scratch, module).items() if code not in KILLED_CODES]
+        run_mutmut(scratch, int(options["max_children"]), again or None)
+    else:
+        run_mutmut(scratch, int(options["max_children"]))
     result = ModuleResult(module)
     for name, code in sorted(exit_codes(scratch, module).items()):
         if name in EQUIVALENT:
