@@ -219,6 +219,7 @@ def manifest_hash(manifest: mf.RunManifest) -> str:
     identity = {name: getattr(manifest, name) for name in IDENTITY_FIELDS}
     identity |= {name: getattr(manifest, name) for name in (*SUITE_FIELDS, "verifiers")}
     identity["config"] = {key: manifest.config.get(key) for key in keys}
+    identity["tool_format"] = _tool_format(manifest)  # not in RESULT_KEYS, changes episodes
     blob = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -250,7 +251,7 @@ def play_model(cfg: LeaderboardConfig, spec: ModelSpec, entries: Sequence[SuiteE
         ):
             continue
         result.reused = False
-        if old is not None and mf.result_mismatch(old, manifest) is not None:
+        if old is not None and _stale(old, manifest):
             # The folder is ours and holds an older model or config: replace it, never mix.
             eval_cfg = eval_cfg.model_copy(update={"resume": False})
         try:
@@ -258,6 +259,18 @@ def play_model(cfg: LeaderboardConfig, spec: ModelSpec, entries: Sequence[SuiteE
         except ConfigError as exc:  # e.g. a folder another writer holds
             raise RefusedError(f"{out}: {exc}") from exc
     return result
+
+
+def _tool_format(manifest: mf.RunManifest) -> Any:
+    """How an endpoint's replies are read (None for policies that are not endpoints)."""
+    if manifest.config.get("policy") != "openai":
+        return None
+    return (manifest.config.get("endpoint") or {}).get("tool_format")
+
+
+def _stale(old: mf.RunManifest, new: mf.RunManifest) -> bool:
+    """The folder's run would give other episodes: another model, config or tool format."""
+    return mf.result_mismatch(old, new) is not None or _tool_format(old) != _tool_format(new)
 
 
 def _read_manifest(out: Path) -> mf.RunManifest | None:

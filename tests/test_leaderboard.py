@@ -93,6 +93,27 @@ def test_a_changed_config_replaces_the_models_runs(tmp_path):
     assert second["refused"] == []
 
 
+def test_an_endpoints_tool_format_is_part_of_a_runs_identity(refund_board):
+    from evals import manifest as mf
+
+    out, _ = refund_board
+    text = (out / "runs" / "expert" / "eval" / "manifest.json").read_text()
+    scripted = mf.RunManifest.model_validate_json(text)
+
+    def with_format(manifest: mf.RunManifest, policy: str, fmt: str) -> mf.RunManifest:
+        endpoint = {**manifest.config["endpoint"], "tool_format": fmt}
+        config = {**manifest.config, "policy": policy, "endpoint": endpoint}
+        return manifest.model_copy(update={"config": config})
+
+    hermes, auto = (with_format(scripted, "openai", fmt) for fmt in ("hermes", "auto"))
+    assert leaderboard.manifest_hash(hermes) != leaderboard.manifest_hash(auto)
+    assert leaderboard._stale(hermes, auto) and not leaderboard._stale(auto, auto)
+    # a scripted policy reads no endpoint: its tool_format changes nothing
+    assert leaderboard.manifest_hash(with_format(scripted, "expert", "auto")) == (
+        leaderboard.manifest_hash(with_format(scripted, "expert", "hermes"))
+    )
+
+
 def _copy_run(refund_board, tmp_path: Path) -> Path:
     out, _ = refund_board
     run = tmp_path / "other"
