@@ -25,9 +25,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import envs
 from configs import ConfigError
-from core.records import Termination, TokenUsage, Trajectory, write_jsonl
+from core.records import Termination, TokenUsage, Trajectory, read_jsonl, write_jsonl
 from evals import stats
+from evals.deltas import compute_deltas
 from evals.gate import (
     CanaryRecord,
     GateError,
@@ -43,7 +45,7 @@ from evals.gate import (
     run_gate,
     settings_from_overrides,
 )
-from evals.metrics import CostConfig
+from evals.metrics import CostConfig, compute_metrics
 from evals.rules import parse_rules
 from evals.stats import Delta, Estimate, StatsConfig
 
@@ -647,3 +649,90 @@ def test_main_reads_sys_argv_and_prints_the_report_once(
     out = capsys.readouterr().out
     assert "VERDICT: GO" in out and "NO-GO" not in out
     assert out.endswith("\n") and not out.endswith("\n\n")  # the report ends its own line
+
+
+def test_settings_reach_every_number(runs: dict[str, Path]) -> None:
+    # the gate's intervals are the metrics' and deltas' at the gate's settings
+    settings = {"confidence": 0.8, "n_resamples": 150, "seed": 7}
+    result = gate(runs, "reward.lower_ci >= 0\ndelta.reward.upper_ci >= 0\n", **settings)
+    cand, base = (list(read_jsonl(runs[k] / "episodes.jsonl")) for k in ("candidate", "baseline"))
+    table = compute_metrics(cand, None, 0.8, n_resamples=150, seed=7)
+    deltas = compute_deltas(cand, base, confidence=0.8, n_resamples=150, seed=7)
+    assert [r.value for r in result.results] == [
+        table.get("aggregate", "reward").lower_ci,
+        deltas.get("aggregate", "reward").upper_ci,
+    ]
+    assert (result.confidence, result.baseline) == (0.8, str(runs["baseline"]))
+    assert result.canary is None
+
+
+def test_run_cost_from_the_manifest(tmp_path: Path, runs: dict[str, Path]) -> None:
+    priced = write_run(
+        tmp_path / "priced",
+        CANDIDATE_WINS,
+        manifest={"cost": {"gpu_hour_usd": 3.6, "tokens_per_second": 50.0}},
+    )
+    (only,) = gate(runs, "cost_per_1k_tokens_usd.point == 0.02\n", candidate=str(priced)).results
+    assert only.value == pytest.approx(0.02) and only.passed  # 3.6 / (50 x 3600) x 1000
+
+
+def test_canary_model_selects_the_requests(runs: dict[str, Path]) -> None:
+    other = {**canary_rows(1)[0], "model": "other", "abandoned": False}
+    log = canary_log(runs["root"] / "canary.jsonl", billed=False, extra=[other])
+    result = gate(
+        runs,
+        "[staging_to_production]\ncanary.abandon_rate.point == 0.25\n",
+        stage="staging_to_production",
+        canary=str(log),
+        canary_model="cand",
+    )
+    assert result.results[0].passed and result.canary == str(log)
+    est = canary_metrics(read_canary_log(log, "cand"), CostConfig(), StatsConfig(n_resamples=100))
+    assert est["safety_incidents"].method == "exact"
+    assert (est["safety_incident_rate"].n, est["abandon_rate"].count) == (4, 1)
+
+
+def test_canary_rates_use_the_gate_confidence() -> None:
+    records = [CanaryRecord.model_validate(r) for r in canary_rows(30)]
+    cfg = StatsConfig(confidence=0.5, n_resamples=100)
+    est = canary_metrics(records, CostConfig(), cfg)
+    abandoned = np.array([r.abandoned for r in records])
+    assert est["abandon_rate"] == stats.rate(abandoned, cfg=cfg)
+    assert est["safety_incident_rate"] == stats.rate(np.zeros(30, bool), cfg=cfg)
+
+
+def test_settings_keep_paths_as_text_and_list_every_bad_key() -> None:
+    settings = settings_from_overrides(
+        ["rules=1", "candidate=2", "baseline=3", "canary=4", "canary_model=5", "markdown=6"]
+    )
+    assert (settings.baseline, settings.canary, settings.markdown) == ("3", "4", "6")
+    with pytest.raises(ConfigError) as raised:
+        settings_from_overrides(["rules=x", "candidate=y", "confidence=2", "n_resamples=5"])
+    message = str(raised.value)
+    assert message.startswith("configs/gate.yaml: key 'confidence': ")
+    assert "; key 'n_resamples': " in message
+
+
+def test_an_incomplete_run_message_says_what_to_do(tmp_path: Path) -> None:
+    cand = write_run(tmp_path / "cand", CANDIDATE_WINS, errored=frozenset({8, 9}))
+    runs = {
+        "candidate": cand,
+        "baseline": write_run(tmp_path / "b", BASELINE_WINS),
+        "root": tmp_path,
+    }
+    with pytest.raises(GateError) as raised:
+        gate(runs, "success@1.point >= 0\n")
+    assert str(raised.value) == (
+        f"{cand}: incomplete run: 8 of 10 episodes completed, 2 failed (infrastructure; "
+        "20.0% > 5%); rerun it with resume=true once the endpoint is healthy, or pass "
+        "allow_incomplete=true"
+    )
+
+
+def test_an_unknown_rules_reference_lists_the_env_names() -> None:
+    with pytest.raises(GateError) as raised:
+        rules_path("nope")
+    names = ", ".join(envs.ENVS.names())
+    assert str(raised.value) == (
+        f"rules: 'nope' is not a file, a 'package:path' resource or an env name ({names})"
+    )
