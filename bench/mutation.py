@@ -68,6 +68,9 @@ _S = "evals.stats."
 _DTYPE = "numeric input: the arithmetic converts anyway (sums, means, comparisons are equal)"
 _F64 = "astype(None) is float64, the same as astype(float)"
 _CASE = "scipy lower-cases the method name"
+_G = "evals.gate."
+_LOCALE = "no encoding means the locale's: UTF-8 here and in CI"
+_CODEC = '"UTF-8" names the same codec as "utf-8"'
 EQUIVALENT: dict[str, str] = {
     **{f"{_S}x__exact_ends__mutmut_{i}": "Wilson bounds never exceed 1" for i in (11, 27)},
     **{f"{_S}x_design_effect__mutmut_{i}": _DTYPE for i in (3, 5)},
@@ -112,6 +115,25 @@ EQUIVALENT: dict[str, str] = {
         f"{_S}x__has_repeats__mutmut_{i}": "no repeats in 0 or 1 clusters either way"
         for i in (4, 5)
     },
+    _G + "x__field__mutmut_12": "every field a validated rule reads exists on its record",
+    **{
+        f"{_G}x__check_rule__mutmut_{i}": "`where` only names a missing field: validated "
+        "rules never reach it"
+        for i in (20, 54, 102)
+    },
+    _G + "x__check_rule__mutmut_90": 'float("NAN") is NaN',
+    _G + "x__check_rule__mutmut_108": "getattr(None, field, None) is None as well",
+    _G + "x__check_rule__mutmut_113": "the field exists on the baseline's Estimate",
+    **{f"{_G}{m}": _LOCALE for m in ("x_read_canary_log__mutmut_5", "x_main__mutmut_12")},
+    _G + "x_main__mutmut_14": _LOCALE,
+    **{f"{_G}{m}": _CODEC for m in ("x_read_canary_log__mutmut_7", "x_main__mutmut_18")},
+    **{f"{_G}x_canary_metrics__mutmut_{i}": _DTYPE for i in (7, 9, 12, 14, 18, 20)},
+    _G + "x__check_no_regressions__mutmut_22": "Δ exactly −tolerance − 1e-12 does not occur",
+    _G + "x__check_no_regressions__mutmut_27": "at Δ = 0 as many pairs are gained as lost: "
+    "exact McNemar p = 1, never < alpha",
+    _G + "x_run_gate__mutmut_63": "only delta rules read it, and they need a baseline "
+    "(refused before)",
+    **{f"{_G}x_run_gate__mutmut_{i}": "only= limits the work, not the values" for i in (73, 79)},
 }
 
 # the packages mutmut copies into mutants/ (everything the tests import or read)
