@@ -736,3 +736,26 @@ def test_an_unknown_rules_reference_lists_the_env_names() -> None:
     assert str(raised.value) == (
         f"rules: 'nope' is not a file, a 'package:path' resource or an env name ({names})"
     )
+
+
+def test_settings_defaults_match_the_config_file() -> None:
+    settings = GateSettings(rules="r", candidate="c")
+    # configs/gate.yaml: confidence 0.95, n_resamples 2000, seed 0, dev_to_staging
+    assert (settings.confidence, settings.n_resamples, settings.seed) == (0.95, 2000, 0)
+    assert settings.stage == "dev_to_staging" and settings.allow_incomplete is False
+    assert settings_from_overrides(["rules=r", "candidate=c"]) == settings
+
+
+def test_canary_record_accepts_zero_latency_and_tokens() -> None:
+    row = {
+        "request_id": "r",
+        "model": "m",
+        "abandoned": True,  # abandoned before any token: nothing generated, no wait
+        "safety_incident": False,
+        "latency_ms": 0.0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cost_usd": 0.0,
+    }
+    record = CanaryRecord.model_validate(row)
+    assert (record.latency_ms, record.prompt_tokens, record.completion_tokens) == (0.0, 0, 0)
