@@ -200,3 +200,60 @@ def test_unpaired_episodes_when_runs_cover_different_scenarios() -> None:
     assert (delta.n_pairs, delta.n_unpaired) == (3, 6)
     assert delta.point == pytest.approx(2 / 3)
     assert np.isclose(delta.p_value, 0.5)  # 2 gained, 0 lost: 2 x 0.5²
+
+
+def test_only_what_both_runs_have_is_paired_without_only() -> None:
+    base = [
+        episode(i, True, slices=["math", "easy"], reward_components={"a": 1.0},
+                checks={"x": True})
+        for i in range(4)
+    ]  # fmt: skip
+    cand = [
+        episode(i, True, slices=["math", "hard"], reward_components={"b": 1.0},
+                checks={"rules": True, "y": True})
+        for i in range(4)
+    ]  # fmt: skip
+    table = compute_deltas(cand, base, n_resamples=100)
+    assert table.problems == {}
+    assert set(table.slices) == {"aggregate", "math"}
+    assert set(table.slices["math"]) == {"success@1", "reward", "escalation_rate"}
+
+
+def test_a_key_without_pairs_does_not_stop_the_others() -> None:
+    base = [episode(i, i < 2, checks={"math_correct": True} if i < 2 else {}) for i in range(6)]
+    cand = [episode(i, i < 4, checks={"math_correct": True} if i >= 2 else {}) for i in range(6)]
+    table = compute_deltas(
+        cand,
+        base,
+        only=[("math", "math_correct_rate"), ("math", "success@1"), ("math", "reward")],
+        n_resamples=100,
+    )
+    assert set(table.problems["math"]) == {"math_correct_rate"}  # no episode has it in both
+    assert table.get("math", "success@1").point == pytest.approx(2 / 6)
+
+
+def test_keys_pairing_different_episodes_in_one_slice() -> None:
+    base = [episode(i, False, checks={"math_correct": False} if i < 3 else {}) for i in range(6)]
+    cand = [episode(i, True, checks={"math_correct": True}) for i in range(6)]
+    table = compute_deltas(
+        cand, base, only=[("math", "success@1"), ("math", "math_correct_rate")], n_resamples=100
+    )
+    assert table.get("math", "success@1").n_pairs == 6
+    assert table.get("math", "math_correct_rate").n_pairs == 3
+
+
+def test_the_stats_settings_reach_the_deltas() -> None:
+    cand, base = candidate_run(), baseline_run()
+    default = compute_deltas(cand, base, only=[("math", "reward")]).get("math", "reward")
+    explicit = compute_deltas(cand, base, only=[("math", "reward")], n_resamples=2000, seed=0)
+    assert default == explicit.get("math", "reward")  # defaults: 2000 resamples, seed 0
+    diff = np.array([0, 0, 0, 1, 1, 1, 0, 0], float)
+    for resamples, seed in ((100, 0), (2000, 5)):
+        got = compute_deltas(
+            cand, base, only=[("math", "reward")], n_resamples=resamples, seed=seed
+        ).get("math", "reward")
+        ref = sps.bootstrap(
+            (diff,), np.mean, n_resamples=resamples, rng=np.random.default_rng(seed)
+        )
+        assert got.lower_ci == pytest.approx(ref.confidence_interval.low, abs=1e-12)
+        assert got.upper_ci == pytest.approx(ref.confidence_interval.high, abs=1e-12)
