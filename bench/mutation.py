@@ -69,6 +69,7 @@ _DTYPE = "numeric input: the arithmetic converts anyway (sums, means, comparison
 _F64 = "astype(None) is float64, the same as astype(float)"
 _CASE = "scipy lower-cases the method name"
 _G = "evals.gate."
+_D = "evals.deltas."
 _LOCALE = "no encoding means the locale's: UTF-8 here and in CI"
 _CODEC = '"UTF-8" names the same codec as "utf-8"'
 EQUIVALENT: dict[str, str] = {
@@ -134,6 +135,15 @@ EQUIVALENT: dict[str, str] = {
     _G + "x_run_gate__mutmut_63": "only delta rules read it, and they need a baseline "
     "(refused before)",
     **{f"{_G}x_run_gate__mutmut_{i}": "only= limits the work, not the values" for i in (73, 79)},
+    **{f"{_D}x__values__mutmut_{i}": _F64 for i in (5, 29)},
+    **{
+        f"{_D}x__slice_deltas__mutmut_{i}": "labels only name zero pairs, filtered out before"
+        for i in (78, 97)
+    },
+    **{
+        f"{_D}x__slice_deltas__mutmut_{i}": "zip strictness: the lengths are always equal"
+        for i in (113, 116, 117)
+    },
 }
 
 # the packages mutmut copies into mutants/ (everything the tests import or read)
