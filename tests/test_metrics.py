@@ -215,6 +215,8 @@ def test_results_are_deterministic_and_accept_episodes() -> None:
     first = compute_metrics(runs).model_dump()
     assert compute_metrics(runs).model_dump() == first
     assert compute_metrics(Episodes.of(runs)).model_dump() == first
+    success = first["slices"][AGGREGATE]["success@1"]
+    assert (success["point"], success["n"]) == (sum(t.success for t in runs) / 300, 300)
 
 
 def test_reserved_slice_name_is_refused() -> None:
