@@ -214,9 +214,10 @@ def test_default_suite_with_scripted_hf_and_openai_models(tmp_path):
         )
     rows = {row["model"]: row for row in data["rows"]}
     assert set(rows) == {"expert", "tiny", "canned"} and data["refused"] == []
-    assert data["rows"][0]["model"] == "expert" and data["episodes"] == 4
+    episodes = 2 * len(envs.ENVS.names())  # limit=2 on every registered env
+    assert data["rows"][0]["model"] == "expert" and data["episodes"] == episodes
     for row in rows.values():
-        assert (row["status"]["completed"], row["status"]["failed"]) == (4, 0)
+        assert (row["status"]["completed"], row["status"]["failed"]) == (episodes, 0)
     for name in ("tiny", "canned"):  # model policies report latency and tokens: priced
         assert rows[name]["latency_p95_ms"]["point"] > 0
         assert rows[name]["cost_per_1k_tokens_usd"]["point"] > 0
