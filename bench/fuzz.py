@@ -15,6 +15,14 @@ the conversation mentioned, and checks the issue-10 targets:
 
 `--workers 2` splits the actions over two processes (seeds differ per worker). Prints one
 table; exits 1 if any crash or unsaveable trajectory was found, else 0.
+
+Measured 2026-12-02 (2 shared cores, six registered envs, `--workers 2`, defaults):
+1,000,000 actions, 263,234 episodes in 910 s: 0 crashes, 0 unsaveable; step CPU time p50
+0.12 ms, p99 1.0 ms, p99.9 4.0 ms, max 91 ms. The maxima (67-91 ms, every env) are full-
+heap garbage collections landing inside a step: with `--no-gc-in-step` (100,000 actions)
+the max is 5-7 ms on five envs and 79 ms on refund_agent, whose truthfulness reward
+(`rewards/claims.py`, about 14 case-insensitive alternation regexes, twice) takes ~75 ms on
+a 16 KB final answer; its p99.9 is 16-22 ms for the same reason.
 """
 
 from __future__ import annotations
@@ -71,7 +79,7 @@ def hints_from(messages: list[dict]) -> list[int | str]:
     return found[-40:]
 
 
-def fuzz_env(name: str, actions: int, seed: int, share: float) -> Tally:
+def fuzz_env(name: str, actions: int, seed: int, share: float, gc_in_step: bool = True) -> Tally:
     rng = random.Random(seed)
     env = envs.make_raw(name, split="eval")
     schemas = env.toolbox.schemas
@@ -85,10 +93,13 @@ def fuzz_env(name: str, actions: int, seed: int, share: float) -> Tally:
         while not done and tally.actions < actions:
             action = random_action(rng, schemas, hints, max_length=limit, pathological=share)
             tally.actions += 1
+            if not gc_in_step:
+                gc.disable()
             began, began_cpu = time.perf_counter(), time.thread_time()
             try:
                 result = env.advance(action)
             except Exception as exc:  # the thing we count
+                gc.enable()
                 tally.crashes += 1
                 if len(tally.samples) < SHOWN:
                     tally.samples.append(
@@ -97,6 +108,7 @@ def fuzz_env(name: str, actions: int, seed: int, share: float) -> Tally:
                 break
             elapsed = (time.thread_time() - began_cpu) * 1000
             tally.wall_ms.append((time.perf_counter() - began) * 1000)
+            gc.enable()
             tally.step_ms.append(elapsed)
             if elapsed > tally.slowest[0]:
                 tally.slowest = (elapsed, describe(action))
@@ -121,13 +133,13 @@ def check_saveable(trajectory: Trajectory | None, tally: Tally, action: object) 
             )
 
 
-def work(job: tuple[str, int, int, float]) -> tuple[str, Tally]:
+def work(job: tuple[str, int, int, float, bool]) -> tuple[str, Tally]:
     """One env's share; a job that cannot run is reported, not fatal to the others."""
-    name, actions, seed, share = job
+    name, actions, seed, share, gc_in_step = job
     gc.collect()
     began = time.process_time()
     try:
-        tally = fuzz_env(name, actions, seed, share)
+        tally = fuzz_env(name, actions, seed, share, gc_in_step)
     except Exception as exc:  # e.g. the env cannot be built: say so, keep the other jobs
         tally = Tally(samples=[f"job failed before finishing: {type(exc).__name__}: {exc}"])
         tally.crashes = 1
@@ -176,11 +188,23 @@ def main() -> int:
         default=0.005,
         help="share of 16K-char repeated-snippet texts (each costs 10-300 ms to play)",
     )
+    parser.add_argument(
+        "--no-gc-in-step",
+        action="store_true",
+        help="hold the garbage collector off during `advance` (it runs between steps), to "
+        "time the step's own work apart from collections of the whole heap",
+    )
     args = parser.parse_args()
     names = args.env or envs.ENVS.names()
     shares = args.workers * len(names)
     jobs = [
-        (name, args.actions // shares, args.seed * 1000 + worker * 100 + index, args.pathological)
+        (
+            name,
+            args.actions // shares,
+            args.seed * 1000 + worker * 100 + index,
+            args.pathological,
+            not args.no_gc_in_step,
+        )
         for worker in range(args.workers)
         for index, name in enumerate(names)
     ]
