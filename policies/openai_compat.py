@@ -6,9 +6,10 @@ Contract
 --------
 * `OpenAICompatPolicy(model, base_url, temperature=0.0, top_p=1.0, max_new_tokens=512,
   seed=0, max_concurrency=8, timeout_s=60, connect_timeout_s=10, max_retries=4,
-  backoff_s=0.5, max_backoff_s=30, budget_s=600, tool_format="openai")` talks to
-  `POST {base_url}/chat/completions` with httpx. The key comes from `api_key` or the
-  `OPENAI_API_KEY` environment variable (sent as `Authorization: Bearer ...`), if set.
+  backoff_s=0.5, max_backoff_s=30, budget_s=600, timeout_retries=1,
+  tool_format="openai")` talks to `POST {base_url}/chat/completions` with httpx. The key
+  comes from `api_key` or the `OPENAI_API_KEY` environment variable (sent as
+  `Authorization: Bearer ...`), if set.
 * `act(requests)` sends one request per episode, at most `max_concurrency` in flight (a
   thread pool over one pooled httpx client), and returns the responses in request order.
   Each body holds the model, the messages, the episode's tool schemas as `tools=` (when
@@ -17,8 +18,11 @@ Contract
 * **Retries**: HTTP 408/409/429/5xx, timeouts, dropped connections and bodies that are
   not a chat completion are retried up to `max_retries` times, waiting
   `backoff_s * 2**attempt` (at most `max_backoff_s`) or the server's `Retry-After`
-  seconds, within `budget_s` per request. Any other status (400, 401, 404, ...) raises
-  `EndpointError` at once with the status and the server's message.
+  seconds, within `budget_s` per request. A read timeout is retried at most
+  `timeout_retries` times (default 1): servers that keep generating for a client that
+  gave up (transformers serve does) would otherwise queue every retry behind the stalled
+  work. Any other status (400, 401, 404, ...) raises `EndpointError` at once with the
+  status and the server's message.
 * **Infrastructure, not behaviour**: a request that still fails raises `EndpointError`
   from `act`; the rollout loop then ends that episode with `Termination.POLICY_ERROR`
   (an infrastructure failure: left out of every metric, counted apart, played again on
@@ -80,6 +84,7 @@ class EndpointOptions(BaseModel):
     backoff_s: float = Field(default=0.5, ge=0)
     max_backoff_s: float = Field(default=30.0, ge=0)
     budget_s: float = Field(default=600.0, gt=0)
+    timeout_retries: int = Field(default=1, ge=0)
     tool_format: str = OPENAI_FORMAT
 
 
@@ -107,6 +112,7 @@ class OpenAICompatPolicy:
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         budget_s: float = 600.0,
+        timeout_retries: int = 1,
         tool_format: str = OPENAI_FORMAT,
         api_key: str | None = None,
     ) -> None:
@@ -118,6 +124,7 @@ class OpenAICompatPolicy:
         self.sampling = {"temperature": temperature, "top_p": top_p, "max_tokens": max_new_tokens}
         self.seed, self.max_retries, self.tool_format = seed, max_retries, tool_format
         self.backoff_s, self.max_backoff_s, self.budget_s = backoff_s, max_backoff_s, budget_s
+        self.timeout_retries = timeout_retries
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         workers = max(1, max_concurrency)
@@ -156,7 +163,7 @@ class OpenAICompatPolicy:
     def complete(self, request: PolicyRequest) -> PolicyResponse:
         """One chat completion, retried on transient failures within the budget."""
         body = self.body(request)
-        start = time.perf_counter()
+        start, timeouts = time.perf_counter(), 0
         for attempt in range(self.max_retries + 1):
             with self._lock:
                 self.stats.requests += 1
@@ -165,7 +172,11 @@ class OpenAICompatPolicy:
                 reply = self.client.post(self.url, json=body)
                 return self._parse(reply, (time.perf_counter() - start) * 1000.0)
             except httpx.HTTPError as exc:  # timeouts, refused or dropped connections
-                error = EndpointError(f"{self.url}: {type(exc).__name__}: {exc}", retryable=True)
+                timeouts += isinstance(exc, httpx.ReadTimeout)
+                retryable = timeouts <= self.timeout_retries
+                error = EndpointError(
+                    f"{self.url}: {type(exc).__name__}: {exc}", retryable=retryable
+                )
                 wait = None
             except EndpointError as exc:
                 error, wait = exc, _retry_after(reply)

@@ -144,10 +144,25 @@ def test_a_stalled_request_times_out_and_is_retried(server):
     assert len(script.bodies) == 2 and response.latency_ms >= 300
 
 
+def test_a_read_timeout_is_retried_once_by_default(server):
+    # A server that keeps generating for a client that gave up would queue every retry.
+    url, script = server
+    script.default, script.stall_s = "stall", 3.0
+    policy = quick_policy(url, timeout_s=0.2, max_retries=10)
+    try:
+        with pytest.raises(EndpointError, match="ReadTimeout"):
+            policy.act([request("hello")])
+    finally:
+        policy.close()
+    assert len(script.bodies) == 2
+
+
 def test_the_retry_budget_bounds_a_request(server):
     url, script = server
     script.default, script.stall_s = "stall", 3.0
-    policy = quick_policy(url, timeout_s=0.2, max_retries=50, backoff_s=0.05, budget_s=0.8)
+    policy = quick_policy(
+        url, timeout_s=0.2, max_retries=50, timeout_retries=50, backoff_s=0.05, budget_s=0.8
+    )
     started = time.perf_counter()
     try:
         with pytest.raises(EndpointError, match=r"retry budget of 0\.8 s spent"):
