@@ -45,9 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from configs import ConfigError, compose
+from configs import ConfigError, load
 from core.files import atomic_write_text
 from core.records import Trajectory, read_jsonl
 from evals import manifest as mf
@@ -441,13 +441,7 @@ def build(cfg: LeaderboardConfig) -> Leaderboard:
 
 
 def load_config(argv: Sequence[str]) -> LeaderboardConfig:
-    raw = compose("leaderboard", argv)
-    try:
-        return LeaderboardConfig.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        key = ".".join(str(part) for part in error["loc"])
-        raise ConfigError(f"{key}: {error['msg']} (got {error.get('input')!r})") from None
+    return load("leaderboard", argv, LeaderboardConfig)
 
 
 def write(board: Leaderboard, out: Path) -> None:

@@ -67,7 +67,7 @@ VERSIONED_PACKAGES = (
 # `confidence` and `cost` only change which episodes exist or how they are summarised.
 RESULT_KEYS = (
     "env", "policy", "model", "base_url", "split", "seed", "sampling", "max_turns", "role",
-    "partners",
+    "partners", "endpoint.tool_format",
 )  # fmt: skip
 
 
@@ -228,8 +228,9 @@ def combined_hash(parts: Mapping[str, str]) -> str:
 def result_mismatch(old: RunManifest, new: RunManifest) -> str | None:
     """The first key in which two runs' results could differ, or None when none does."""
     for key in RESULT_KEYS:
-        if old.config.get(key) != new.config.get(key):
-            return f"config.{key}: {old.config.get(key)!r} -> {new.config.get(key)!r}"
+        before, after = _nested(old.config, key), _nested(new.config, key)
+        if before != after:
+            return f"config.{key}: {before!r} -> {after!r}"
     for field in ("llm_sha", "tokenizer_sha", "adapters", "reward_spec", "tools"):
         if getattr(old, field) != getattr(new, field):
             return f"{field}: {getattr(old, field)!r} -> {getattr(new, field)!r}"
@@ -237,3 +238,11 @@ def result_mismatch(old: RunManifest, new: RunManifest) -> str | None:
         if old.scenario_sets.get(env) != digest:
             return f"scenario_sets.{env}: {old.scenario_sets.get(env)!r} -> {digest!r}"
     return None
+
+
+def _nested(config: Mapping[str, Any], dotted: str) -> Any:
+    """`config["a"]["b"]` for "a.b" (None where a level is missing)."""
+    value: Any = config
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
