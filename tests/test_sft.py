@@ -173,3 +173,16 @@ def test_copy_probe_scores_only_the_ids_the_assistant_copies_into_tool_calls() -
     assert "".join(text[i] for i in sorted(digits)) == "91180"
     assert min(digits) > text.index("<tool_call>") and not digits & other
     assert "".join(text[i] for i in sorted(other)).startswith("<think>Step 1.</think>")
+
+
+def test_a_second_live_run_into_the_same_folder_is_refused(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core.files import RunLock
+
+    out = tmp_path / "run"
+    with RunLock(out, command="python -m trainers.sft (the first run)"):
+        assert sft.main(_cfg_args(tiny, out)) == 2
+    err = capsys.readouterr().err
+    assert "is in use by another run" in err and "the first run" in err
+    assert not (out / "manifest.json").exists()  # the refused run wrote nothing

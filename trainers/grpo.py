@@ -37,6 +37,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from configs import ConfigError
+from core.files import FolderError
 from trainers.sft import (
     RoleSettings,
     check_env,
@@ -275,14 +276,28 @@ def table_summary(table: Any, keys: Sequence[str]) -> dict[str, Any]:
 
 
 # ---- entry point --------------------------------------------------------------------------
+def run_dir(cfg: GRPORunConfig) -> Path:
+    role = f"-{cfg.role}" if cfg.role else ""
+    return Path(cfg.out or f"runs/grpo/{cfg.env}{role}-{model_tag(cfg.model)}")
+
+
 def run_grpo(cfg: GRPORunConfig, backend: Any) -> dict[str, Any]:
-    """Train, then evaluate start vs trained; returns (and writes) the run summary."""
+    """Train, then evaluate start vs trained; returns (and writes) the run summary.
+
+    One writer per run folder: a second run into the same `out` is refused (`FolderInUse`,
+    naming the holder) while the first is alive; a killed run's lock is freed by the kernel.
+    """
+    from core.files import RunLock
+
+    out = run_dir(cfg)
+    with RunLock(out):
+        return _train_and_evaluate(cfg, backend, out)
+
+
+def _train_and_evaluate(cfg: GRPORunConfig, backend: Any, out: Path) -> dict[str, Any]:
     import envs
     from trainers import manifest as tm
 
-    role = f"-{cfg.role}" if cfg.role else ""
-    out = Path(cfg.out or f"runs/grpo/{cfg.env}{role}-{model_tag(cfg.model)}")
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     model, base, init = start_model(cfg)
     sft_wall = time.perf_counter() - t0
@@ -336,7 +351,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"trainers.grpo: bad config: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     setup_process(cfg.cpu_threads)
-    summary = run_grpo(cfg, backend)
+    try:
+        summary = run_grpo(cfg, backend)
+    except FolderError as exc:  # another live run holds the folder, or it cannot be written
+        print(f"trainers.grpo: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     shares = summary.get("step_shares") or {}
     if shares:
         print(

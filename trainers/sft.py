@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from configs import ConfigError, load
+from core.files import FolderError
 
 EXIT_OK, EXIT_CONFIG = 0, 2
 Cfg = TypeVar("Cfg", bound=BaseModel)
@@ -304,12 +305,19 @@ def _last_checkpoint(out: Path) -> Path | None:
 
 
 def run_sft(cfg: SFTRunConfig) -> SFTResult:
-    """Build the model if needed, export the data, train, save `final/`."""
+    """Build the model if needed, export the data, train, save `final/` (one writer per
+    run folder: a second live run into the same `out` is refused, naming the holder)."""
+    from core.files import RunLock
+
+    out = run_dir(cfg)
+    with RunLock(out):
+        return _train(cfg, out)
+
+
+def _train(cfg: SFTRunConfig, out: Path) -> SFTResult:
     import envs
     from trainers import manifest as tm
 
-    out = run_dir(cfg)
-    out.mkdir(parents=True, exist_ok=True)
     model, base = resolve_model(cfg.model, cfg.env, cfg.tiny, cfg.seed)
     env = envs.make_raw(cfg.env, split="train")
     rows, data_path = build_data(cfg, out)
@@ -382,7 +390,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"trainers.sft: bad config: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     setup_process(cfg.cpu_threads)
-    result = run_sft(cfg)
+    try:
+        result = run_sft(cfg)
+    except FolderError as exc:  # another live run holds the folder, or it cannot be written
+        print(f"trainers.sft: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     loss = f"loss {result.losses[0]:.3f} -> {result.losses[-1]:.3f}" if result.losses else ""
     print(f"[sft] {result.steps} steps in {result.wall_s:.1f}s, {loss}; model: {result.final_dir}")
     return EXIT_OK
