@@ -24,7 +24,8 @@ For each module in `paths` (default: every module of `TESTS`), in turn:
    changed to n + 1 in the scratch copy and checked the same way (fresh process).
 
 `resume=true` updates the last scratch copy of each module and re-tests only the mutants
-not killed before (after adding tests: killed stays killed).
+not killed before (after adding tests: killed stays killed), then re-checks each survivor
+in a fresh process with the tests that reach its function.
 
 It prints one row per module: killed, survived, timeout, score = (killed + timeout) /
 (all − equivalent), and lists each survivor with its diff. `EQUIVALENT` names the
@@ -298,10 +299,12 @@ def exit_codes(scratch: Path, module: str) -> dict[str, int | None]:
     return json.loads(meta.read_text())["exit_code_by_key"]
 
 
-def tests_fail(scratch: Path, module: str) -> bool:
-    """Run the module's test files in a fresh process; True when they fail (mutant killed)."""
+def tests_fail(scratch: Path, module: str, tests: list[str] | None = None) -> bool:
+    """Run `tests` (default: the module's test files) in a fresh process; True when they
+    fail (the mutant is killed)."""
+    selected = tests or module_tests(module)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-x", "-q", *PYTEST_ARGS, *module_tests(module)],
+        [sys.executable, "-m", "pytest", "-x", "-q", *PYTEST_ARGS, *selected],
         cwd=scratch,
         env=quiet_env(),
         capture_output=True,
@@ -323,9 +326,20 @@ def recheck_in_fresh_process(scratch: Path, module: str, name: str) -> bool:
             capture_output=True,
             check=True,
         )
-        return tests_fail(scratch, module)
+        return tests_fail(scratch, module, tests_reaching(scratch, name))
     finally:
         source.write_text(original)
+
+
+def tests_reaching(scratch: Path, name: str) -> list[str]:
+    """The test functions mutmut saw reach the mutant's function (empty: unknown), as
+    node ids without parameters (pytest runs every case of each)."""
+    stats = scratch / "mutants" / "mutmut-stats.json"
+    if not stats.is_file():
+        return []
+    by_function = json.loads(stats.read_text()).get("tests_by_mangled_function_name", {})
+    found = by_function.get(name.rpartition("__mutmut_")[0], [])
+    return sorted({test.split("[", 1)[0] for test in found})
 
 
 _DIFFS = """
@@ -427,6 +441,9 @@ def mutate_module(module: str, options: dict[str, str]) -> ModuleResult:
     if resume and meta.is_file():  # killed stays killed: new tests can only kill more
         again = [n for n, code in exit_codes(scratch, module).items() if code not in KILLED_CODES]
         run_mutmut(scratch, int(options["max_children"]), again or None)
+        # mutmut's in-process verdicts for tests added since the first run proved
+        # unreliable (a mutant a new test kills in a fresh process stayed "survived")
+        options = {**options, "recheck": "all"}
     else:
         run_mutmut(scratch, int(options["max_children"]))
     result = ModuleResult(module)
