@@ -71,6 +71,7 @@ _F64 = "astype(None) is float64, the same as astype(float)"
 _CASE = "scipy lower-cases the method name"
 _G = "evals.gate."
 _D = "evals.deltas."
+_R = "evals.rules."
 _LOCALE = "no encoding means the locale's: UTF-8 here and in CI"
 _CODEC = '"UTF-8" names the same codec as "utf-8"'
 EQUIVALENT: dict[str, str] = {
@@ -144,6 +145,22 @@ EQUIVALENT: dict[str, str] = {
     **{
         f"{_D}x__slice_deltas__mutmut_{i}": "zip strictness: the lengths are always equal"
         for i in (113, 116, 117)
+    },
+    _R + "xǁ_LineParserǁtake__mutmut_9": "peek clamps the position to the end token",
+    _R + "xǁ_LineParserǁpeek__mutmut_7": "position + lookahead never passes the end token",
+    **{f"{_R}xǁ_LineParserǁaccept__mutmut_{i}": "accept only sees punctuation" for i in (6, 7)},
+    _R + "xǁ_LineParserǁ_bind__mutmut_6": "None and False are both false",
+    _R + "xǁ_LineParserǁ_bind__mutmut_57": "an unbound keyword is always still positional",
+    **{f"{_R}x_load_rules__mutmut_{i}": _CODEC for i in (9, 67)},
+    **{f"{_R}x_load_rules__mutmut_{i}": "a start of None is 0" for i in (13, 49)},
+    **{
+        f"{_R}x_load_rules__mutmut_{i}": "line_end is never 0: the bad byte is at exc.start"
+        for i in (32, 33)
+    },
+    _R + "x__tokenize__mutmut_44": "every alternative is a named group: lastgroup is set",
+    **{
+        f"{_R}x__tokenize__mutmut_{i}": "the end token's text is never compared or shown"
+        for i in (65, 72)
     },
 }
 
