@@ -165,6 +165,15 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
                 f"{name}: scenario '{getattr(wrong, 'id', wrong)!s:.80}' is a "
                 f"{type(wrong).__name__}, expected a {self.scenario_type.__name__}"
             )
+        undeclared = [
+            (s.id, name) for s in scenarios for name in s.slices if name not in self.slices
+        ]
+        if self.slices and undeclared:
+            scenario_id, slice_name = undeclared[0]
+            raise ValueError(
+                f"{name}: scenario '{scenario_id}' has slice '{slice_name}', which the env does "
+                f"not declare (declared: {', '.join(self.slices)})"
+            )
         self.split = split
         self.scenarios = list(scenarios)
         self._by_id = {s.id: s for s in self.scenarios}
@@ -501,14 +510,14 @@ def _plain(message: Message) -> dict[str, Any]:
 def _assistant_message(
     action: str | dict[str, Any], parsed: ParsedAction, agent: str | None
 ) -> Message:
-    if isinstance(action, dict) and action.get("tool_calls"):
-        try:
+    if isinstance(action, dict) and parsed.requests:
+        try:  # the sanitised copies of the calls, never the caller's own objects
             return Message.model_validate(
                 {
                     "role": "assistant",
                     "content": parsed.text,
                     "name": agent,
-                    "tool_calls": action["tool_calls"],
+                    "tool_calls": parsed.requests,
                 }
             )
         except ValueError:

@@ -248,3 +248,9 @@ def test_the_rollout_replays_an_episode_lost_to_infrastructure_within_its_budget
     CrashingSandboxEnv.crashes_left = 5
     (given_up,) = rollout(CrashingSandboxEnv.make, GetIdThenQuit(), jobs, infra_retries=2)
     assert given_up.termination == Termination.INFRA_ERROR and given_up.info["attempts"] == 3
+
+
+def test_a_scenario_with_an_undeclared_slice_is_refused_naming_it() -> None:
+    odd = lost_order_scenario(id="odd", slices=["refund_happy", "refund_hapy"])
+    with pytest.raises(ValueError, match="scenario 'odd' has slice 'refund_hapy'"):
+        envs.make_raw("refund_agent", scenarios=[odd])
