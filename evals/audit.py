@@ -39,9 +39,9 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from configs import ConfigError, compose
+from configs import ConfigError, load
 from core.policy import Policy
 from core.records import Termination, Trajectory
 from envs.rollout import EpisodeJob, rollout
@@ -102,13 +102,7 @@ class Row:
 
 # ---- config -------------------------------------------------------------------------------
 def load_config(argv: Sequence[str]) -> AuditConfig:
-    raw = compose("audit", argv)
-    try:
-        return AuditConfig.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        key = ".".join(str(part) for part in error["loc"])
-        raise ConfigError(f"{key}: {error['msg']} (got {error.get('input')!r})") from None
+    return load("audit", argv, AuditConfig)
 
 
 def players(cfg: AuditConfig) -> tuple[Player, list[Player]]:
