@@ -63,9 +63,10 @@ def test_rate_counts_truthy_values() -> None:
     assert est is not None and (est.point, est.count) == (pytest.approx(1 / 3), 1)
 
 
-@pytest.mark.parametrize("n", [7, 9, 14])
+@pytest.mark.parametrize("n", [7, 10, 13, 14])
 def test_wilson_ends_are_exact_at_zero_and_all(n: int) -> None:
-    # statsmodels' Wilson misses 0 and 1 by float noise at these n (2.8e-17 at n=7)
+    # statsmodels' Wilson at alpha = 1 - 0.95 misses 0 at n = 7 and 14 (by 2.8e-17) and
+    # 1 at n = 10 and 13 (0.9999999999999999)
     none, every = stats.wilson(0, n), stats.wilson(n, n)
     assert none is not None and none.lower_ci == 0.0
     assert every is not None and every.upper_ci == 1.0
@@ -143,6 +144,13 @@ def test_equal_cluster_totals_of_unequal_sizes_still_vary() -> None:
     est = stats.mean(values, np.array([0, 0, 1, 1, 1, 1, 2, 2]))
     assert est is not None and est.method == "bootstrap-bca"
     assert (est.point, est.lower_ci, est.upper_ci) == (0.75, 0.5, 1.0)
+
+
+def test_two_clusters_of_unequal_size_with_equal_totals_vary() -> None:
+    # clusters (1) and (1, 0): totals 1 and 1, means 1 and 0.5; resampled ratios 0.5 .. 1
+    est = stats.mean(np.array([1.0, 1.0, 0.0]), np.array([0, 1, 1]))
+    assert est is not None and est.method == "bootstrap-bca"
+    assert (est.point, est.lower_ci, est.upper_ci) == (pytest.approx(2 / 3), 0.5, 1.0)
 
 
 def test_constant_clustered_values_are_degenerate() -> None:
