@@ -16,6 +16,10 @@ _CODEC = '"UTF-8" names the same codec as "utf-8"'
 EQUIVALENT: dict[str, str] = {
     **{f"{_S}x__exact_ends__mutmut_{i}": "Wilson bounds never exceed 1" for i in (11, 27)},
     **{f"{_S}x_design_effect__mutmut_{i}": _DTYPE for i in (3, 5)},
+    **{f"{_S}x_mean__mutmut_{i}": _DTYPE for i in (3, 5)},
+    **{f"{_S}x_means__mutmut_{i}": _DTYPE for i in (4, 6)},
+    f"{_S}x_means__mutmut_17": "singleton clusters give the plain mean's resampled ratios",
+    f"{_S}x_means__mutmut_42": _F64,
     f"{_S}x_design_effect__mutmut_18": _F64,
     **{f"{_S}x_ratio__mutmut_{i}": _DTYPE for i in (3, 5, 8, 10)},
     **{f"{_S}x_quantile__mutmut_{i}": _DTYPE for i in (3, 5)},
