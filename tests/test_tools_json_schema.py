@@ -270,3 +270,12 @@ def test_toolbox_from_json_schemas_with_handlers_by_name() -> None:
     assert [s["function"]["name"] for s in box.schemas_copy()] == ["get_weather", "ping"]
     with pytest.raises(ValueError, match="'nope'"):
         Toolbox.from_json_schemas([OPENAI_WEATHER], handlers={"nope": echo})
+
+
+def test_an_async_handler_is_awaited() -> None:
+    async def forecast(ctx: Sandbox, city: str, unit: str, **rest: Any) -> dict[str, str]:
+        return {"city": city, "sky": "clear", "unit": unit}
+
+    outcome = run(tool_from_json_schema(MCP_WEATHER, forecast), {"city": "Oslo"})
+    assert outcome.text == '{"city": "Oslo", "sky": "clear", "unit": "c"}'
+    assert outcome.execution is Execution.OK

@@ -5,7 +5,9 @@ agent sees (the result, capped in size, or an `ERROR: ...` message), the error k
 the graduated execution grade (`ok` / `wrong` / `error` / `fault`) that the
 `tool_execution` reward reads. Order of checks: parse error → unknown tool → arguments
 copied (JSON data only; the caller's dict is never kept) → schema validation → injected
-fault → the tool body under its deadline → rendering the result. Everything after the
+fault → the tool body under its deadline → rendering the result. A body may be `async`
+(an MCP client's call): it runs to completion on its own event loop (on the worker
+thread, where no loop is running). Everything after the
 lookup runs inside a guard: a body that raises (even an exception that cannot be printed),
 or returns what cannot be shown (cycles, 2,000-deep nesting, ints past 4,300 digits,
 objects whose `__str__` raises) gives a `tool_exception` observation; bytes and lone
@@ -26,6 +28,8 @@ one scenario offers. `schemas` / `schemas_copy()` hand out fresh copies every ca
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import os
 import queue
@@ -84,6 +88,8 @@ class Toolbox:
             if item.name in self.tools:
                 raise ValueError(f"two tools are named '{item.name}'")
             self.tools[item.name] = item
+        if max_output_chars < 1:
+            raise ValueError(f"max_output_chars must be >= 1, got {max_output_chars}")
         self.max_output_chars = max_output_chars
         self.versions = {name: item.version for name, item in self.tools.items()}
         self._schemas_text = "[" + ",".join(t.schema_text for t in self.tools.values()) + "]"
@@ -166,6 +172,8 @@ def _execute(
     """Run the body and render its result; never raises (runs on a worker or inline)."""
     try:
         result = tool.fn(ctx, **checked)
+        if inspect.isawaitable(result):  # an async handler (MCP clients are async)
+            result = asyncio.run(_awaited(result))
     except ToolInputError as exc:
         message = f"ERROR: Invalid value: {exception_text(exc)}"
         return ToolOutcome(message, Execution.ERROR, True, arguments, ErrorKind.INVALID_VALUE)
@@ -197,6 +205,10 @@ def _execute(
         text = text[:limit] + f"... [truncated {cut} characters]"
         return ToolOutcome(text, execution, True, arguments, None, tool.ends_episode, cut)
     return ToolOutcome(text, execution, True, arguments, None, tool.ends_episode)
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
 
 
 def render(result: Any) -> str:
