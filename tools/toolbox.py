@@ -51,6 +51,7 @@ MAX_MESSAGE_CHARS = 1000  # an exception's own message, inside an error observat
 SURROGATES = re.compile("[\ud800-\udfff]")
 FLAT_ATOMS = frozenset((float, bool, type(None)))
 SAFE_INT = 2**53
+PLAIN_RESULTS = frozenset((str, dict, list, int, float, bool, type(None)))  # never awaitable
 # json.dumps(result, sort_keys=True, default=str), without building an encoder per call
 SORTED_JSON = json.JSONEncoder(sort_keys=True, default=str)
 UNSORTED_JSON = json.JSONEncoder(default=str)
@@ -172,7 +173,7 @@ def _execute(
     """Run the body and render its result; never raises (runs on a worker or inline)."""
     try:
         result = tool.fn(ctx, **checked)
-        if inspect.isawaitable(result):  # an async handler (MCP clients are async)
+        if type(result) not in PLAIN_RESULTS and inspect.isawaitable(result):  # async body
             result = asyncio.run(_awaited(result))
     except ToolInputError as exc:
         message = f"ERROR: Invalid value: {exception_text(exc)}"
