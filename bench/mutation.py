@@ -316,7 +316,11 @@ def import_time_constants(source: str, module: str) -> list[tuple[str, int, int,
     return found
 
 
-def check_constants(scratch: Path, module: str, result: ModuleResult) -> None:
+def check_constants(
+    scratch: Path, module: str, result: ModuleResult, survived_before: set[str] | None = None
+) -> None:
+    """Mutate each import-time number and run the tests in a fresh process; with
+    `survived_before` (a resumed run), only the constants that survived last time."""
     path = scratch / module
     original = path.read_text()
     for label, line, start, end, text in import_time_constants(original, module):
@@ -328,7 +332,8 @@ def check_constants(scratch: Path, module: str, result: ModuleResult) -> None:
         name = f"{label}@L{line} {text}->{mutated}"
         try:
             path.write_text("".join(lines))
-            killed = tests_fail(scratch, module)
+            again = survived_before is None or name in survived_before
+            killed = tests_fail(scratch, module) if again else True
         finally:
             path.write_text(original)
         result.constants += 1
@@ -340,6 +345,17 @@ def check_constants(scratch: Path, module: str, result: ModuleResult) -> None:
         else:
             result.survived += 1
             result.survivors[name] = f"-{row.strip()}\n+{lines[line - 1].strip()}"
+
+
+def previous_survivors(options: dict[str, str], module: str) -> set[str] | None:
+    """The survivors of the last run of `module` in this workdir (resume only)."""
+    summary = Path(options["workdir"]) / "summary.json"
+    if options["resume"] != "true" or not summary.is_file():
+        return None
+    for row in json.loads(summary.read_text()):
+        if row["module"] == module:
+            return set(row["survivors"])
+    return None
 
 
 def rechecked(code: int | None, mode: str) -> bool:
@@ -382,7 +398,7 @@ def mutate_module(module: str, options: dict[str, str]) -> ModuleResult:
             result.survivors[name] = ""
     result.survivors.update(mutant_diffs(scratch, list(result.survivors)))
     if options["constants"] == "true":
-        check_constants(scratch, module, result)
+        check_constants(scratch, module, result, previous_survivors(options, module))
     result.seconds = time.monotonic() - started
     return result
 
