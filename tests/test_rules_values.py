@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.rules import NoRegressions, Rule, RuleSyntaxError, load_rules, parse_rules
+from evals.metrics import MetricRegistry, MetricSpec
+from evals.rules import NoRegressions, Rule, RuleSet, RuleSyntaxError, load_rules, parse_rules
 
 FIELDS = "point, lower_ci, upper_ci, p_value, count, n"
 PAIRABLE = (
@@ -84,6 +85,11 @@ MALFORMED = [
     ("aggregate.success@1(x).point >= 0", 21, "')': the 'aggregate.' prefix already names the slice", "'x'"),
     ("success@1('math).point >= 0", 11, "a closing quote", "an unterminated string"),
     ("success@1.point >= 0 $", 22, "a name, number, string or operator", "'$'"),
+    ("no_regressions_on: ]", 20, "'[' starting a list of slices", "']'"),
+    ("success@1(m].point >= 0", 12, "',' or ')'", "']'"),
+    ("success@1(m):point >= 0", 13, f"'.' and a field ({FIELDS})", "':'"),
+    ("point >= 1", 7, f"'(slice)' or '.' and a field ({FIELDS})", "'>='"),
+    ("aggregate.point >= 0", 1, f"a known metric ({KNOWN})", "'aggregate'"),
 ]  # fmt: skip
 
 
@@ -246,3 +252,41 @@ def test_a_second_section_or_setting_is_refused(text: str, message: str) -> None
     with pytest.raises(RuleSyntaxError) as raised:
         parse_rules(text)
     assert str(raised.value).splitlines()[0] == message
+
+
+def test_rule_text_stops_before_a_comment_one_space_away() -> None:
+    (rule,) = parse_rules("success@1.point >= 0.5 # helpfulness").statements
+    assert isinstance(rule, Rule) and rule.text == "success@1.point >= 0.5"
+
+
+def test_a_slice_list_without_a_trailing_comma() -> None:
+    (stmt,) = parse_rules("no_regressions_on: [x, y]").statements
+    assert isinstance(stmt, NoRegressions) and stmt.slices == ("x", "y")
+
+
+def test_messages_list_every_parameter_of_a_metric() -> None:
+    registry = MetricRegistry([MetricSpec("m", "two parameters", params=("a", "b"))])
+    for line, message in [
+        ("m(s, 1, 2, 3).point >= 0", "expected ')': no more arguments for m (a, b), found '3'"),
+        ("m(s, c=1).point >= 0", "expected an argument name of m (a, b), found 'c'"),
+    ]:
+        with pytest.raises(RuleSyntaxError) as raised:
+            parse_rules(line, registry=registry)
+        assert message in str(raised.value).splitlines()[0]
+    (rule,) = parse_rules("m(s, 1, b=2).point >= 0", registry=registry).statements
+    assert isinstance(rule, Rule) and rule.key == "m[a=1,b=2]"
+
+
+def test_a_bad_byte_right_after_a_leading_newline(tmp_path: Path) -> None:
+    path = tmp_path / "r.rules"
+    path.write_bytes(b"\n\xffabc\n")
+    with pytest.raises(RuleSyntaxError) as raised:
+        load_rules(path)
+    assert str(raised.value) == (
+        f"{path}:2:1: expected UTF-8 text, found byte 0xff\n    \ufffdabc\n    ^"
+    )
+
+
+def test_a_rule_set_defaults_to_no_tolerance_and_alpha_005() -> None:
+    rules = RuleSet(path="p", statements=())
+    assert (rules.tolerance, rules.alpha) == (0.0, 0.05)
