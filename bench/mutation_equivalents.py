@@ -102,6 +102,27 @@ EQUIVALENT: dict[str, str] = {
     },
     _R + "x__tokenize__mutmut_44": "every alternative is a named group: lastgroup is set",
     **{
+        f"{_R}x__tokenize__mutmut_{i}": "'X' always tokenizes: the quote test is unchanged"
+        for i in (18, 27)
+    },
+    _R + "xǁRuleǁholds__mutmut_9": "rel_tol=1e-9 is math.isclose's default",
+    **{
+        f"{_R}xǁ_LineParserǁheader__mutmut_{i}": "header() runs only when the line starts '['"
+        for i in (2, 3, 5, 6, 9)
+    },
+    **{
+        f"{_R}xǁ_LineParserǁsetting__mutmut_{i}": "setting() runs only when ':' follows the name"
+        for i in (18, 19, 21, 22, 25)
+    },
+    **{
+        f"{_R}xǁ_LineParserǁarguments__mutmut_{i}": "arguments() runs only when '(' is next"
+        for i in (2, 3, 5, 6, 9)
+    },
+    **{
+        f"{_R}xǁ_LineParserǁ_build__mutmut_{i}": "the token's kind is never shown or compared"
+        for i in (38, 44, 45)
+    },
+    **{
         f"{_R}x__tokenize__mutmut_{i}": "the end token's text is never compared or shown"
         for i in (65, 72)
     },
