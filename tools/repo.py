@@ -144,7 +144,7 @@ def read_file(ctx: Sandbox, path: str) -> str:
     return text if len(text) <= MAX_FILE_CHARS else text[:MAX_FILE_CHARS] + "... [truncated]"
 
 
-@tool
+@tool(timeout_s=60)  # its own sandbox enforces the wall limit (10 s), retries included
 def run_tests(ctx: Sandbox, path: str, code: str) -> ToolResult:
     """Run the repository's unit tests with one file replaced by your code (nothing is saved).
 
