@@ -13,8 +13,9 @@ import pytest
 from scipy import stats as sps
 
 from core.records import Termination, Trajectory
+from evals import stats
 from evals.deltas import compute_deltas
-from evals.stats import PairingError
+from evals.stats import PairingError, StatsConfig
 
 
 def episode(i: int, success: bool, *, epoch: int = 0, **fields: object) -> Trajectory:
@@ -243,17 +244,22 @@ def test_keys_pairing_different_episodes_in_one_slice() -> None:
 
 
 def test_the_stats_settings_reach_the_deltas() -> None:
-    cand, base = candidate_run(), baseline_run()
-    default = compute_deltas(cand, base, only=[("math", "reward")]).get("math", "reward")
-    explicit = compute_deltas(cand, base, only=[("math", "reward")], n_resamples=2000, seed=0)
-    assert default == explicit.get("math", "reward")  # defaults: 2000 resamples, seed 0
-    diff = np.array([0, 0, 0, 1, 1, 1, 0, 0], float)
+    rng = np.random.default_rng(3)  # continuous rewards: intervals move with the settings
+    base_rewards, shifts = rng.normal(size=12), rng.normal(0.3, 1.0, size=12)
+    base = [episode(i, True, reward=float(base_rewards[i])) for i in range(12)]
+    cand = [episode(i, True, reward=float(base_rewards[i] + shifts[i])) for i in range(12)]
+    cand_r = np.array([t.reward for t in cand])
+    base_r = np.array([t.reward for t in base])
+
+    def reward_delta(**settings: int):
+        table = compute_deltas(cand, base, only=[("math", "reward")], **settings)
+        return table.get("math", "reward")
+
+    default = reward_delta()
+    assert default == reward_delta(n_resamples=2000, seed=0)  # the documented defaults
     for resamples, seed in ((100, 0), (2000, 5)):
-        got = compute_deltas(
-            cand, base, only=[("math", "reward")], n_resamples=resamples, seed=seed
-        ).get("math", "reward")
-        ref = sps.bootstrap(
-            (diff,), np.mean, n_resamples=resamples, rng=np.random.default_rng(seed)
-        )
-        assert got.lower_ci == pytest.approx(ref.confidence_interval.low, abs=1e-12)
-        assert got.upper_ci == pytest.approx(ref.confidence_interval.high, abs=1e-12)
+        got = reward_delta(n_resamples=resamples, seed=seed)
+        cfg = StatsConfig(n_resamples=resamples, seed=seed)
+        ref = stats.paired_delta(cand_r, base_r, binary=False, label="x", cfg=cfg)
+        assert (got.lower_ci, got.upper_ci) == (ref.lower_ci, ref.upper_ci)
+        assert (got.lower_ci, got.upper_ci) != (default.lower_ci, default.upper_ci)

@@ -284,3 +284,8 @@ def test_misaligned_pairs_name_the_first_label() -> None:
         "m on s: no paired episodes (no (env_id, scenario_id, epoch) present in both runs "
         "with this metric; 3 unpaired episodes excluded)"
     )
+
+
+def test_a_delta_built_by_hand_has_no_unpaired_episodes() -> None:
+    delta = stats.Delta(point=0.1, lower_ci=0.0, upper_ci=0.2, p_value=0.5, n_pairs=4, test="t")
+    assert (delta.n_unpaired, delta.unit, delta.method) == (0, "episode", "")
