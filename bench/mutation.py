@@ -60,7 +60,7 @@ TESTS: dict[str, list[str]] = {
     "evals/deltas.py": ["tests/test_deltas_values.py", "tests/test_metrics.py"],
     "rewards/spec.py": ["tests/test_reward_spec.py"],
     "rewards/tool_use.py": ["tests/test_tool_use_rewards.py"],
-    "rewards/refund.py": ["tests/test_refund_rewards.py"],
+    "rewards/refund.py": ["tests/test_refund_rewards.py", "tests/test_refund_reward_values.py"],
     "tools/calls.py": ["tests/test_tool_calling.py", "tests/test_tool_formats.py"],
     "tools/schema.py": ["tests/test_tool_schema.py", "tests/test_tools_json_schema.py"],
 }
