@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.test_refund_rewards import CHECK, GET_ID, REFUND, play
+from tests.test_refund_rewards import CALL, CHECK, GET_ID, REFUND, play
 
 # DEFAULT_WEIGHTS as designed: tool_execution 1, outcome 2, escalation 1, truthfulness 1,
 # format 0.5, efficiency 0.5, progress 1 → an expert episode (every component 1.0) totals 7
@@ -30,3 +30,33 @@ def test_turns_within_budget_cost_nothing() -> None:
         [GET_ID, CHECK, REFUND, "Your refund of $39.99 has been issued."], turn_budget=4
     )
     assert trajectory.reward_components["efficiency"] == 1.0
+
+
+def test_the_customer_is_identified_by_the_right_id_without_the_lookup() -> None:
+    # check_refund with the session's customer id (42) is both milestones: 2 of 3
+    right = play([CHECK, "I'm sorry about the trouble."])
+    assert right.reward_components["progress"] == round(2 / 3, 10)
+    other = CALL.format(name="check_refund", args='{"customer_id": 41, "order_id": 1001}')
+    wrong = play([other, "I'm sorry about the trouble."])
+    assert wrong.reward_components["progress"] == 0.0  # another customer: neither milestone
+
+
+def test_a_refund_after_a_failed_check_stays_untruthful_when_checked_later() -> None:
+    failed = CALL.format(
+        name="check_refund", args='{"customer_id": "Alice Smith", "order_id": 1001}'
+    )
+    trajectory = play([failed, REFUND, CHECK, "Your refund of $39.99 has been issued."])
+    assert trajectory.reward_components["outcome"] == 0.0  # refunded, but not after a good check
+    assert trajectory.reward_components["truthfulness"] == -1.0
+
+
+def test_a_false_claim_in_the_escalation_summary_is_untruthful() -> None:
+    lie = CALL.format(
+        name="escalate_to_human", args='{"summary": "I have refunded order 1001 already."}'
+    )
+    trajectory = play([GET_ID, CHECK, lie])
+    assert trajectory.termination == "escalation"
+    assert trajectory.reward_components["truthfulness"] == -1.0
+    summary = "The customer asks about order 1001, which was lost in transit."
+    honest = CALL.format(name="escalate_to_human", args=f'{{"summary": "{summary}"}}')
+    assert play([GET_ID, CHECK, honest]).reward_components["truthfulness"] == 1.0
