@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.records import Trajectory
+from rewards.refund import refund_events
 from tests.test_refund_rewards import CALL, CHECK, GET_ID, REFUND, play
 
 # DEFAULT_WEIGHTS as designed: tool_execution 1, outcome 2, escalation 1, truthfulness 1,
@@ -60,3 +62,38 @@ def test_a_false_claim_in_the_escalation_summary_is_untruthful() -> None:
     summary = "The customer asks about order 1001, which was lost in transit."
     honest = CALL.format(name="escalate_to_human", args=f'{{"summary": "{summary}"}}')
     assert play([GET_ID, CHECK, honest]).reward_components["truthfulness"] == 1.0
+
+
+def test_no_refund_where_one_was_due_is_a_wrong_outcome() -> None:
+    trajectory = play([GET_ID, CHECK, "Sorry, there is nothing I can do."])
+    assert trajectory.reward_components["outcome"] == -1.0
+
+
+def test_a_tracking_lookup_is_not_a_refund_check() -> None:
+    track = CALL.format(name="track_order", args='{"order_id": 1001}')
+    trajectory = play([GET_ID, track, REFUND, "Your refund of $39.99 has been issued."])
+    assert trajectory.reward_components["outcome"] == 0.0  # refunded without check_refund
+
+
+def test_a_check_of_another_order_is_not_the_order_milestone() -> None:
+    other = CALL.format(name="check_refund", args='{"customer_id": 42, "order_id": 1002}')
+    trajectory = play([GET_ID, other, "I'm sorry about the trouble."])
+    assert trajectory.reward_components["progress"] == round(1 / 3, 10)
+
+
+def test_efficiency_is_floored_at_minus_one() -> None:
+    bad = CALL.format(name="check_refund", args='{"customer_id": "Alice Smith", "order_id": 1001}')
+    trajectory = play([bad] * 6 + ["I could not check your order."])
+    # 5 repeats of a failed call: 1 - 0.5 x 5 - 0.25 x 2 calls over budget = -2 → -1
+    assert trajectory.reward_components["efficiency"] == -1.0
+
+
+def test_claiming_a_check_after_only_the_customer_lookup_is_untruthful() -> None:
+    ineligible = {"expected": {"refunded_orders": [], "escalate": False}}
+    trajectory = play([GET_ID, "I checked your order and it cannot be refunded."], **ineligible)
+    assert trajectory.reward_components["truthfulness"] == -1.0
+
+
+def test_no_events_no_refunds() -> None:
+    bare = Trajectory(env_id="e", scenario_id="s", scenario_hash="h", seed=0)
+    assert refund_events(bare) == []
