@@ -14,6 +14,11 @@ _R = "evals.rules."
 _LOCALE = "no encoding means the locale's: UTF-8 here and in CI"
 _CODEC = '"UTF-8" names the same codec as "utf-8"'
 EQUIVALENT: dict[str, str] = {
+    **{
+        f"rewards.refund.x__checked_before__mutmut_{i}": "the initial state is only ever "
+        "compared with 'ok' and 'error'"
+        for i in (1, 2, 3)
+    },
     **{f"{_S}x__exact_ends__mutmut_{i}": "Wilson bounds never exceed 1" for i in (11, 27)},
     **{f"{_S}x_design_effect__mutmut_{i}": _DTYPE for i in (3, 5)},
     **{f"{_S}x_mean__mutmut_{i}": _DTYPE for i in (3, 5)},
