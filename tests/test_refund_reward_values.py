@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+import envs
 from core.records import Trajectory
 from rewards.refund import refund_events
+from tests.conftest import lost_order_scenario
 from tests.test_refund_rewards import CALL, CHECK, GET_ID, REFUND, play
 
 # DEFAULT_WEIGHTS as designed: tool_execution 1, outcome 2, escalation 1, truthfulness 1,
@@ -97,3 +101,60 @@ def test_claiming_a_check_after_only_the_customer_lookup_is_untruthful() -> None
 def test_no_events_no_refunds() -> None:
     bare = Trajectory(env_id="e", scenario_id="s", scenario_hash="h", seed=0)
     assert refund_events(bare) == []
+
+
+ESCALATE = CALL.format(name="escalate_to_human", args='{"summary": "Needs a manager."}')
+NEEDS_HUMAN = {"expected": {"refunded_orders": [], "escalate": True}}
+
+
+def test_a_required_escalation_after_a_check_earns_full_credit() -> None:
+    informed = play([GET_ID, CHECK, ESCALATE], **NEEDS_HUMAN)
+    assert informed.reward_components["escalation"] == 1.0
+
+
+def test_a_required_escalation_made_blind_earns_nothing() -> None:
+    blind = play([GET_ID, ESCALATE], **NEEDS_HUMAN)  # only the customer lookup was seen
+    assert blind.reward_components["escalation"] == 0.0
+    failed_check = CALL.format(
+        name="check_refund", args='{"customer_id": "Alice Smith", "order_id": 1001}'
+    )
+    after_error = play([GET_ID, failed_check, ESCALATE], **NEEDS_HUMAN)
+    assert after_error.reward_components["escalation"] == 0.0  # the check did not answer
+
+
+def test_a_check_of_the_customers_other_order_is_not_the_order_milestone() -> None:
+    db = {
+        "customers": {42: {"name": "Alice Smith"}},
+        "sessions": {90412: 42},
+        "orders": {
+            1001: {
+                "customer_id": 42,
+                "item": "blue kettle",
+                "amount": 39.99,
+                "status": "lost",
+                "shipped_on": date(2026, 2, 25),
+            },
+            1002: {
+                "customer_id": 42,
+                "item": "red mug",
+                "amount": 9.5,
+                "status": "delivered",
+                "shipped_on": date(2026, 2, 20),
+            },
+        },
+    }
+    other = CALL.format(name="check_refund", args='{"customer_id": 42, "order_id": 1002}')
+    trajectory = play([GET_ID, other, "I'm sorry about the trouble."], db=db)
+    assert trajectory.tool_calls[1].execution == "ok"
+    assert trajectory.reward_components["progress"] == round(1 / 3, 10)  # identified only
+
+
+def test_an_episode_cut_at_max_turns_says_nothing() -> None:
+    env = envs.make_raw("refund_agent", scenarios=[lost_order_scenario()], max_turns=2)
+    env.reset(seed=0)
+    for action in (GET_ID, CHECK):
+        *_, terminated, truncated, info = env.step(action)
+    assert truncated and not terminated
+    trajectory = info["trajectory"]
+    assert trajectory.final_answer is None
+    assert trajectory.reward_components["truthfulness"] == 0.0  # no final words: no claim
