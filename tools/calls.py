@@ -36,7 +36,7 @@ from typing import Any
 from pydantic_core import from_json
 
 from core.records import ErrorKind
-from core.sanitize import clean_text, sanitize
+from core.sanitize import MAX_DEPTH, clean_text, sanitize
 
 OPEN_CALL, CLOSE_CALL = "<tool_call>", "</tool_call>"
 OPEN_THINK, CLOSE_THINK = "<think>", "</think>"
@@ -160,6 +160,17 @@ class _Blocks:
         return tag, start, body_start, body_end, body_end + len(closer)
 
 
+def _plainly_json(body: str) -> bool:
+    """True when JSON parsed from `body` cannot need sanitising (the common, short call):
+    no `\\u` escape (the only way to a lone surrogate), too short for an over-long integer
+    or too many values, and too few brackets to nest past `MAX_DEPTH`."""
+    return (
+        len(body) <= 300
+        and "\\u" not in body
+        and body.count("[") + body.count("{") < MAX_DEPTH
+    )
+
+
 def parse_call_json(body: str, raw: str) -> ParsedCall:
     """One `<tool_call>` body: `{"name": ..., "arguments": {...}}`."""
     body, raw = clean_text(body), clean_text(raw)
@@ -167,10 +178,11 @@ def parse_call_json(body: str, raw: str) -> ParsedCall:
         data = from_json(body, allow_inf_nan=False)
     except ValueError as exc:
         return ParsedCall(raw, error_kind=ErrorKind.MALFORMED_JSON, error=_json_error(exc))
-    checked = sanitize(data, max_nodes=MAX_VALUES_PER_CALL)
-    if checked.problem is not None:
-        return _not_plain_json(raw, None, checked.problem)
-    data = checked.value
+    if not _plainly_json(body):
+        checked = sanitize(data, max_nodes=MAX_VALUES_PER_CALL)
+        if checked.problem is not None:
+            return _not_plain_json(raw, None, checked.problem)
+        data = checked.value
     if not isinstance(data, dict):
         return ParsedCall(
             raw,
