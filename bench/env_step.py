@@ -57,11 +57,11 @@ def time_episode(
 def expert_actions(env: ToolEnv) -> Episodes:
     """Record the expert's actions once per eval scenario, to replay them without the policy."""
     from envs.rollout import EpisodeJob, rollout
-    from policies.scripted import make_scripted
+    from policies.registry import make_policy
 
     jobs = [EpisodeJob(s, seed=i) for i, s in enumerate(env.scenarios)]
     episodes = []
-    played = rollout(lambda: env, make_scripted("expert"), jobs, batch_size=1)
+    played = rollout(lambda: env, make_policy("expert", env.env_name), jobs, batch_size=1)
     for trajectory, job in zip(played, jobs, strict=True):
         actions = [m.content for m in trajectory.messages if m.role == "assistant"]
         episodes.append(({"scenario": job.scenario}, actions))

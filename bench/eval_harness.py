@@ -39,10 +39,10 @@ def evaluate(policy: str, epochs: int, out: Path) -> tuple[list[Trajectory], flo
     """One harness run; returns its episodes, play seconds and finalize seconds."""
     cfg = harness.load_config([f"policy={policy}", f"epochs={epochs}", f"out={out}"])
     plans = harness.plan_jobs(cfg)
-    agent = harness.make_policy(cfg)
-    found = harness.prepare_folder(out, harness.build_manifest(cfg, plans, agent), resume=False)
+    agents = harness.make_policies(cfg, plans)
+    found = harness.prepare_folder(out, harness.build_manifest(cfg, plans, agents), resume=False)
     start = time.perf_counter()
-    results = harness.play(plans, agent, cfg, found, out)
+    results = harness.play(plans, agents, cfg, found, out)
     played = time.perf_counter() - start
     start = time.perf_counter()
     harness.finalize(out, results, plans, cfg)
