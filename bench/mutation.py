@@ -61,8 +61,17 @@ TESTS: dict[str, list[str]] = {
     "rewards/spec.py": ["tests/test_reward_spec.py"],
     "rewards/tool_use.py": ["tests/test_tool_use_rewards.py"],
     "rewards/refund.py": ["tests/test_refund_rewards.py", "tests/test_refund_reward_values.py"],
-    "tools/calls.py": ["tests/test_tool_calling.py", "tests/test_tool_formats.py"],
-    "tools/schema.py": ["tests/test_tool_schema.py", "tests/test_tools_json_schema.py"],
+    "tools/calls.py": [
+        "tests/test_tool_calling.py",
+        "tests/test_tool_formats.py",
+        "tests/test_toolbox.py",
+        "tests/test_hostile_input.py",
+    ],
+    "tools/schema.py": [
+        "tests/test_tool_schema.py",
+        "tests/test_tools_json_schema.py",
+        "tests/test_toolbox.py",
+    ],
 }
 
 # the packages mutmut copies into mutants/ (everything the tests import or read)
