@@ -13,7 +13,22 @@ same episodes (exact McNemar for success@1, Wilcoxon signed-rank for reward: the
 harness's `evals.deltas`), with the wall time of every stage, and writes `results.json`.
 A benchmark, not a test: it takes minutes.
 
-Measured 2026-11-26, 2 CPU cores, current defaults, every=1 (all 288 eval scenarios):
+Re-measured 2026-12-02 after the reward audit (structural truthfulness, distinct-call
+shares, call budgets, escalation timing; eval split 312 scenarios), every=1, greedy:
+
+    model      success@1 [95% CI]    tool_execution
+    untrained  0.000                 0.000
+    sft        0.058 [0.037, 0.089]  -0.41
+    grpo       0.593 [0.538, 0.646]  +0.63
+    grpo vs sft (paired): Δsuccess@1 +0.535 (McNemar p=9.8e-48); Δreward +5.81
+                          (Wilcoxon p=1e-47)
+
+Per slice SFT → GRPO: refund_happy 0.09 → 0.80, refund_ineligible 0.06 → 0.73,
+already_refunded 0.04 → 0.79, tool_correctness 0.03 → 0.94, transient_fault 0.05 → 0.65,
+ask_order_number 0.19 → 0.58, escalation_api_down and policy_exception 0 → 0. First call
+`get_customer_name` in 286 of 312 SFT episodes; `get_customer_id` in 311 after GRPO.
+
+Before the audit, measured 2026-11-26, 2 CPU cores, every=1 (all 288 eval scenarios):
 
     model      success@1 [95% CI]    tool_execution [95% CI]   wall
     untrained  0.000 [0.000, 0.013]   0.000 [ 0.000, 0.000]    build 99 s (cold cache)
