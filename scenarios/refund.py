@@ -131,4 +131,3 @@ class RefundScenario(Scenario):
     @property
     def requires_escalation(self) -> bool:
         return self.expected.escalate
-

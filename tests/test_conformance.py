@@ -78,9 +78,7 @@ def test_card_is_consistent(registry: EnvRegistry, env: str) -> None:
     card = registry.card(env)
     assert card.expert is not None and card.expert in card.policies
     assert set(card.failure_modes) <= set(card.policies)
-    assert card.success_components and set(card.success_components) <= set(
-        card.reward_components
-    )
+    assert card.success_components and set(card.success_components) <= set(card.reward_components)
     assert set(card.default_weights) <= set(card.reward_components)
     assert card.promotion_rules is not None
     assert load_rules(Path(str(resource(card.promotion_rules)))).statements

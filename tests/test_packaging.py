@@ -76,8 +76,8 @@ def test_import_comes_from_the_wheel_and_gymnasium_finds_plugin_envs(installed: 
         "env = gymnasium.make('toolgym/LetterCount-v0', split='eval')\n"  # import envs only
         "obs, info = env.reset(seed=0)\n"
         "obs, r, term, trunc, info = env.step("
-        "'<tool_call>{\"name\": \"count_letter\", \"arguments\": "
-        "{\"word\": \"banana\", \"letter\": \"a\"}}</tool_call>')\n"
+        '\'<tool_call>{"name": "count_letter", "arguments": '
+        '{"word": "banana", "letter": "a"}}</tool_call>\')\n'
         "print(obs[-1]['content'])\n"
         "env = gymnasium.make('toolgym/RefundAgent-v0', split='eval')\n"
         "print(len(env.reset(seed=1)[0]))\n"

@@ -164,11 +164,7 @@ def _plainly_json(body: str) -> bool:
     """True when JSON parsed from `body` cannot need sanitising (the common, short call):
     no `\\u` escape (the only way to a lone surrogate), too short for an over-long integer
     or too many values, and too few brackets to nest past `MAX_DEPTH`."""
-    return (
-        len(body) <= 300
-        and "\\u" not in body
-        and body.count("[") + body.count("{") < MAX_DEPTH
-    )
+    return len(body) <= 300 and "\\u" not in body and body.count("[") + body.count("{") < MAX_DEPTH
 
 
 def parse_call_json(body: str, raw: str) -> ParsedCall:
