@@ -22,19 +22,15 @@ Contract
 from __future__ import annotations
 
 import argparse
-import hashlib
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
-from scenarios.loader import load_scenarios
 from scenarios.schema import Scenario
+from scenarios.splits import SPLITS, FrozenSplits
 
 ENV = "debug_search_api"
 DATA = "data/debug_search_api"
@@ -42,7 +38,6 @@ CORPUS_REF = f"scenarios:{DATA}/corpus"
 REPO_REF = f"scenarios:{DATA}/repo.yaml"
 REQUIRED_VERSION = "3.2.1"
 SLICES = ("debug_search_api",)
-SPLITS = ("train", "eval", "cases")
 TRAIN_SEED, TRAIN_PER_CASE = 20_260_311, 60
 EVAL_SEED, EVAL_PER_CASE = 20_260_312, 50  # 200 cases: Wilson lower bound can reach 0.98
 Family = Literal["debug_search_api", "update_user_profile", "initialize_cache", "gen_report_async"]
@@ -139,47 +134,14 @@ def _variant(
     )
 
 
-def case_rng(seed: int, case_id: str) -> np.random.Generator:
-    key = int(hashlib.sha256(case_id.encode()).hexdigest()[:8], 16)
-    return np.random.default_rng([seed, key])
-
-
-def generate(
-    cases: Sequence[DebugScenario], *, split: str, seed: int, per_case: int
-) -> list[DebugScenario]:
-    return [
-        s for case in cases for s in expand(case, case_rng(seed, case.id), per_case, split=split)
-    ]
-
-
-def _load(name: str) -> list[DebugScenario]:
-    with resources.as_file(resources.files("scenarios").joinpath(DATA, name)) as path:
-        return load_scenarios(Path(path), DebugScenario)
-
-
-def freeze_eval(path: Path | None = None) -> Path:
-    """(Re)write the frozen eval set next to the cases (same cases → same bytes)."""
-    scenarios = generate(_load("cases.yaml"), split="eval", seed=EVAL_SEED, per_case=EVAL_PER_CASE)
-    target = path or Path(__file__).resolve().parent / DATA / "eval.jsonl"
-    target.write_text("".join(s.model_dump_json() + "\n" for s in scenarios), encoding="utf-8")
-    return target
-
-
-def load_split(split: str) -> list[DebugScenario]:
-    if split not in SPLITS:
-        raise ValueError(f"{ENV} has no split '{split}'; allowed splits: {', '.join(SPLITS)}")
-    return list(_cached_split(split))
-
-
-@cache
-def _cached_split(split: str) -> tuple[DebugScenario, ...]:
-    if split == "cases":
-        return tuple(_load("cases.yaml"))
-    if split == "eval":
-        return tuple(_load("eval.jsonl"))
-    held_out = {s.content_hash for s in _cached_split("eval")}
-    made = generate(_cached_split("cases"), split="train", seed=TRAIN_SEED, per_case=TRAIN_PER_CASE)
-    return tuple(s for s in made if s.content_hash not in held_out)
+SETS = FrozenSplits(
+    ENV,
+    DebugScenario,
+    expand,
+    train=(TRAIN_SEED, TRAIN_PER_CASE),
+    eval=(EVAL_SEED, EVAL_PER_CASE),
+)
+generate, freeze_eval, load_split = SETS.generate, SETS.freeze_eval, SETS.load_split
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -188,7 +150,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.freeze:
         print(f"wrote {freeze_eval()}")
-        _cached_split.cache_clear()
     for split in SPLITS:
         print(f"{split}: {len(load_split(split))} scenarios")
 

@@ -25,7 +25,6 @@ Contract
 from __future__ import annotations
 
 import argparse
-import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -38,6 +37,7 @@ import numpy as np
 
 from scenarios.loader import load_scenarios
 from scenarios.refund import APPROVAL_LIMIT_USD, REFUND_WINDOW_DAYS, RefundScenario
+from scenarios.splits import case_rng
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "refund_agent"
 CASES_FILE = DATA_DIR / "cases.yaml"
@@ -296,12 +296,6 @@ def _pick(rng: np.random.Generator, pool: Sequence[T]) -> T:
 
 
 # ---- the splits -------------------------------------------------------------------------
-def case_rng(seed: int, case_id: str) -> np.random.Generator:
-    """The generator for one case of one split: depends on the seed and the case id only."""
-    key = int(hashlib.sha256(case_id.encode()).hexdigest()[:8], 16)
-    return np.random.default_rng([seed, key])
-
-
 def generate(
     cases: Iterable[RefundScenario], *, split: str, seed: int, per_case: int
 ) -> list[RefundScenario]:

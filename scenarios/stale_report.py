@@ -26,7 +26,6 @@ Contract
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -38,14 +37,13 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from scenarios.loader import load_scenarios
 from scenarios.schema import Scenario
+from scenarios.splits import SPLITS, FrozenSplits
 
 ENV = "stale_report"
 DATA = "data/stale_report"
 CORPUS_REF = f"scenarios:{DATA}/corpus"
 SLICES = ("datetime_freshness", "rag_new_document")
-SPLITS = ("train", "eval", "cases")
 CORPUS_SEED = 20_250_101
 TRAIN_SEED, TRAIN_PER_CASE = 20_260_401, 40
 EVAL_SEED, EVAL_PER_CASE = 20_260_402, 15
@@ -202,44 +200,14 @@ def build(
     )
 
 
-def case_rng(seed: int, case_id: str) -> np.random.Generator:
-    key = int(hashlib.sha256(case_id.encode()).hexdigest()[:8], 16)
-    return np.random.default_rng([seed, key])
-
-
-def generate(
-    cases: Sequence[StaleReportScenario], *, split: str, seed: int, per_case: int
-) -> list[StaleReportScenario]:
-    return [s for c in cases for s in expand(c, case_rng(seed, c.id), per_case, split=split)]
-
-
-def _load(name: str) -> list[StaleReportScenario]:
-    with resources.as_file(resources.files("scenarios").joinpath(DATA, name)) as path:
-        return load_scenarios(Path(path), StaleReportScenario)
-
-
-def freeze_eval(path: Path | None = None) -> Path:
-    scenarios = generate(_load("cases.yaml"), split="eval", seed=EVAL_SEED, per_case=EVAL_PER_CASE)
-    target = path or Path(__file__).resolve().parent / DATA / "eval.jsonl"
-    target.write_text("".join(s.model_dump_json() + "\n" for s in scenarios), encoding="utf-8")
-    return target
-
-
-def load_split(split: str) -> list[StaleReportScenario]:
-    if split not in SPLITS:
-        raise ValueError(f"{ENV} has no split '{split}'; allowed splits: {', '.join(SPLITS)}")
-    return list(_cached_split(split))
-
-
-@cache
-def _cached_split(split: str) -> tuple[StaleReportScenario, ...]:
-    if split == "cases":
-        return tuple(_load("cases.yaml"))
-    if split == "eval":
-        return tuple(_load("eval.jsonl"))
-    held_out = {s.content_hash for s in _cached_split("eval")}
-    made = generate(_cached_split("cases"), split="train", seed=TRAIN_SEED, per_case=TRAIN_PER_CASE)
-    return tuple(s for s in made if s.content_hash not in held_out)
+SETS = FrozenSplits(
+    ENV,
+    StaleReportScenario,
+    expand,
+    train=(TRAIN_SEED, TRAIN_PER_CASE),
+    eval=(EVAL_SEED, EVAL_PER_CASE),
+)
+generate, freeze_eval, load_split = SETS.generate, SETS.freeze_eval, SETS.load_split
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -252,7 +220,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         corpus_growth.cache_clear()
     if args.freeze:
         print(f"wrote {freeze_eval()}")
-        _cached_split.cache_clear()
     for split in SPLITS:
         print(f"{split}: {len(load_split(split))} scenarios")
 
