@@ -123,25 +123,13 @@ def test_a_required_escalation_made_blind_earns_nothing() -> None:
 
 
 def test_a_check_of_the_customers_other_order_is_not_the_order_milestone() -> None:
-    db = {
-        "customers": {42: {"name": "Alice Smith"}},
-        "sessions": {90412: 42},
-        "orders": {
-            1001: {
-                "customer_id": 42,
-                "item": "blue kettle",
-                "amount": 39.99,
-                "status": "lost",
-                "shipped_on": date(2026, 2, 25),
-            },
-            1002: {
-                "customer_id": 42,
-                "item": "red mug",
-                "amount": 9.5,
-                "status": "delivered",
-                "shipped_on": date(2026, 2, 20),
-            },
-        },
+    db = lost_order_scenario().model_dump()["db"]  # the lost order #1001, plus:
+    db["orders"][1002] = {
+        "customer_id": 42,
+        "item": "red mug",
+        "amount": 9.5,
+        "status": "delivered",
+        "shipped_on": date(2026, 2, 20),
     }
     other = CALL.format(name="check_refund", args='{"customer_id": 42, "order_id": 1002}')
     trajectory = play([GET_ID, other, "I'm sorry about the trouble."], db=db)
