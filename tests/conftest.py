@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import pytest
 
@@ -39,3 +40,14 @@ def lost_order_scenario(**overrides: object) -> RefundScenario:
 @pytest.fixture
 def lost_order() -> RefundScenario:
     return lost_order_scenario()
+
+
+def play_case(env_name: str, case_id: str, policy: str = "expert", **env_kwargs: Any) -> Any:
+    """One episode of a hand-written case (`split="cases"`) by the env's named policy."""
+    import envs
+    from envs.rollout import run_episode
+    from policies.registry import make_policy
+
+    env = envs.make_raw(env_name, split="cases", **env_kwargs)
+    case = next(s for s in env.scenarios if s.id == case_id)
+    return run_episode(env, make_policy(policy, env_name), scenario=case, seed=0)

@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 import envs
-from envs.rollout import run_episode
-from policies.registry import make_policy
+from tests.conftest import play_case
 
 ENV = "calculator_handoff"
 
@@ -18,8 +17,7 @@ def scenario(name: str) -> Any:
 
 
 def play(name: str, policy: str = "expert", **kwargs: Any) -> Any:
-    env = envs.make_raw(ENV, split="cases", **kwargs)
-    return run_episode(env, make_policy(policy, ENV), scenario=scenario(name), seed=0)
+    return play_case(ENV, name, policy, **kwargs)
 
 
 def test_the_seed_apples_transcript() -> None:

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 import envs
-from envs.rollout import run_episode
 from policies.base import ScriptedPolicy, tool_call_text
-from policies.registry import make_policy
 from policies.sft_export import sft_record
+from tests.conftest import play_case
 
 ENV = "refund_handoff"
 
@@ -23,8 +22,7 @@ def scenario(name: str) -> Any:
 
 
 def play(name: str, policy: str = "expert", **kwargs: Any) -> Any:
-    env = envs.make_raw(ENV, split="cases", **kwargs)
-    return run_episode(env, make_policy(policy, ENV), scenario=scenario(name), seed=0)
+    return play_case(ENV, name, policy, **kwargs)
 
 
 def report(trajectory: Any) -> str:
