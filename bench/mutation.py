@@ -72,6 +72,15 @@ TESTS: dict[str, list[str]] = {
         "tests/test_tools_json_schema.py",
         "tests/test_toolbox.py",
     ],
+    "rewards/claims.py": ["tests/test_claims.py"],
+    "rewards/freshness.py": ["tests/test_stale_report.py"],
+    "rewards/code_checks.py": ["tests/test_debug_search_api.py"],
+    "rewards/handoff.py": [
+        "tests/test_refund_handoff.py",
+        "tests/test_calculator_handoff.py",
+        "tests/test_multi_agent.py",
+    ],
+    "evals/audit.py": ["tests/test_audit.py"],
 }
 
 # the packages mutmut copies into mutants/ (everything the tests import or read)
