@@ -62,6 +62,7 @@ TESTS: dict[str, list[str]] = {
     "rewards/tool_use.py": ["tests/test_tool_use_rewards.py"],
     "rewards/refund.py": ["tests/test_refund_rewards.py", "tests/test_refund_reward_values.py"],
     "tools/calls.py": [
+        "tests/test_call_parsing.py",
         "tests/test_tool_calling.py",
         "tests/test_tool_formats.py",
         "tests/test_toolbox.py",

@@ -41,6 +41,7 @@ from core.sanitize import MAX_DEPTH, clean_text, sanitize
 OPEN_CALL, CLOSE_CALL = "<tool_call>", "</tool_call>"
 OPEN_THINK, CLOSE_THINK = "<think>", "</think>"
 OPEN_ANSWER, CLOSE_ANSWER = "<answer>", "</answer>"
+CLOSER = {OPEN_CALL: CLOSE_CALL, OPEN_THINK: CLOSE_THINK}  # the blocks taken out of the content
 MAX_CALLS_PER_TURN = 64
 MAX_VALUES_PER_CALL = 10_000  # JSON values in one Python-built call (text is bounded by length)
 
@@ -75,9 +76,6 @@ def parse_action(action: str | dict[str, Any]) -> ParsedAction:
 
 def parse_text(text: str) -> ParsedAction:
     text = clean_text(text)
-    answer = _answer(text)
-    if OPEN_CALL not in text and OPEN_THINK not in text and CLOSE_CALL not in text:
-        return ParsedAction(text=text, content=text.strip(), answer=answer)
     think: str | None = None
     calls: list[ParsedCall] = []
     pieces: list[str] = []
@@ -86,7 +84,7 @@ def parse_text(text: str) -> ParsedAction:
         tag, start, body_start, body_end, end = block
         pieces.append(text[position:start])
         position = end
-        if tag == "think":
+        if tag == OPEN_THINK:
             think = text[body_start:body_end].strip() if think is None else think
             continue
         raw = text[start:end]
@@ -110,18 +108,14 @@ def parse_text(text: str) -> ParsedAction:
             )
         )
     return ParsedAction(
-        text=text, content=content, think=think, answer=answer, calls=_capped(calls)
+        text=text, content=content, think=think, answer=_answer(text), calls=_capped(calls)
     )
 
 
 def _answer(text: str) -> str | None:
     """The text after the first `<answer>`, up to `</answer>` or the end, stripped."""
-    start = text.find(OPEN_ANSWER)
-    if start < 0:
-        return None
-    start += len(OPEN_ANSWER)
-    end = text.find(CLOSE_ANSWER, start)
-    return text[start : end if end >= 0 else len(text)].strip()
+    _, opened, rest = text.partition(OPEN_ANSWER)
+    return rest.partition(CLOSE_ANSWER)[0].strip() if opened else None
 
 
 class _Blocks:
@@ -132,39 +126,33 @@ class _Blocks:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.next_at = {OPEN_CALL: -1, OPEN_THINK: -1}
-        self.searched_from = {OPEN_CALL: -1, OPEN_THINK: -1}
-
-    def _find(self, tag: str, position: int) -> int:
-        at = self.next_at[tag]
-        if self.searched_from[tag] < 0 or (0 <= at < position):
-            at = self.text.find(tag, position)
-            self.next_at[tag], self.searched_from[tag] = at, position
-        return at
+        self.next_at = {opener: text.find(opener) for opener in CLOSER}
 
     def next(self, position: int) -> tuple[str, int, int, int, int] | None:
-        """The next block: (tag, start, body start, body end, end).
+        """The next block at or after `position` (which only grows from call to call):
+        (opening tag, start, body start, body end, end).
 
         An unclosed block runs to the end of the text (body end == end)."""
-        call_at, think_at = self._find(OPEN_CALL, position), self._find(OPEN_THINK, position)
-        if call_at < 0 and think_at < 0:
+        for opener, at in self.next_at.items():
+            if 0 <= at < position:  # passed: look again from here
+                self.next_at[opener] = self.text.find(opener, position)
+        found = [(at, opener) for opener, at in self.next_at.items() if at >= 0]
+        if not found:
             return None
-        if think_at < 0 or 0 <= call_at < think_at:
-            tag, start, opener, closer = "tool_call", call_at, OPEN_CALL, CLOSE_CALL
-        else:
-            tag, start, opener, closer = "think", think_at, OPEN_THINK, CLOSE_THINK
+        start, opener = min(found)
         body_start = start + len(opener)
-        body_end = self.text.find(closer, body_start)
-        if body_end < 0:
-            return tag, start, body_start, len(self.text), len(self.text)
-        return tag, start, body_start, body_end, body_end + len(closer)
+        try:
+            body_end = self.text.index(CLOSER[opener], body_start)
+        except ValueError:  # unclosed
+            return opener, start, body_start, len(self.text), len(self.text)
+        return opener, start, body_start, body_end, body_end + len(CLOSER[opener])
 
 
 def _plainly_json(body: str) -> bool:
     """True when JSON parsed from `body` cannot need sanitising (the common, short call):
-    no `\\u` escape (the only way to a lone surrogate), too short for an over-long integer
-    or too many values, and too few brackets to nest past `MAX_DEPTH`."""
-    return len(body) <= 300 and "\\u" not in body and body.count("[") + body.count("{") < MAX_DEPTH
+    too short for an over-long integer or too many values, and too few brackets to nest
+    past `MAX_DEPTH`. (A `\\u` escape of a lone surrogate is malformed JSON to `from_json`.)"""
+    return len(body) <= 300 and body.count("[") + body.count("{") < MAX_DEPTH
 
 
 def parse_call_json(body: str, raw: str) -> ParsedCall:
@@ -196,7 +184,8 @@ def parse_openai_message(message: dict[str, Any]) -> ParsedAction:
         requests = []
     elif not isinstance(requests, list | tuple):
         requests = [requests]
-    for index, request in enumerate(requests[: MAX_CALLS_PER_TURN + 1]):
+    read = requests[:MAX_CALLS_PER_TURN]
+    for index, request in enumerate(read):
         checked = sanitize(request, max_nodes=MAX_VALUES_PER_CALL)
         request = checked.value
         parsed.requests.append(request)
@@ -218,11 +207,7 @@ def parse_openai_message(message: dict[str, Any]) -> ParsedAction:
         call_id = request.get("id")
         call.call_id = call_id if isinstance(call_id, str) and call_id else f"call_{index}"
         parsed.calls.append(call)
-    if len(requests) > MAX_CALLS_PER_TURN:
-        parsed.calls[MAX_CALLS_PER_TURN:] = []
-        parsed.calls.append(_too_many(len(requests)))
-    else:
-        parsed.calls = _capped(parsed.calls)
+    parsed.calls = _capped(parsed.calls, unread=len(requests) - len(read))
     return parsed
 
 
@@ -256,19 +241,21 @@ def _from_fields(raw: str, name: Any, arguments: Any) -> ParsedCall:
     return ParsedCall(raw, name, arguments)
 
 
-def _capped(calls: list[ParsedCall]) -> list[ParsedCall]:
-    if len(calls) <= MAX_CALLS_PER_TURN:
+def _capped(calls: list[ParsedCall], unread: int = 0) -> list[ParsedCall]:
+    """The first `MAX_CALLS_PER_TURN` calls, then one error call counting them all
+    (`unread`: calls past the cap that were not even parsed)."""
+    count = len(calls) + unread
+    if count <= MAX_CALLS_PER_TURN:
         return calls
-    return [*calls[:MAX_CALLS_PER_TURN], _too_many(len(calls))]
-
-
-def _too_many(count: int) -> ParsedCall:
-    return ParsedCall(
-        f"<{count} tool calls>",
-        error_kind=ErrorKind.MALFORMED_JSON,
-        error=f"ERROR: {count} tool calls in one turn; only the first {MAX_CALLS_PER_TURN} "
-        "were read, the rest were not run",
-    )
+    return [
+        *calls[:MAX_CALLS_PER_TURN],
+        ParsedCall(
+            f"<{count} tool calls>",
+            error_kind=ErrorKind.MALFORMED_JSON,
+            error=f"ERROR: {count} tool calls in one turn; only the first {MAX_CALLS_PER_TURN} "
+            "were read, the rest were not run",
+        ),
+    ]
 
 
 def _not_plain_json(raw: str, name: str | None, problem: str) -> ParsedCall:
@@ -285,7 +272,7 @@ def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return clean_text(str.__str__(value))
     if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("utf-8", "replace")
+        return bytes(value).decode(errors="replace")  # UTF-8
     checked = sanitize(value, max_nodes=MAX_VALUES_PER_CALL).value
     return checked if isinstance(checked, str) else json.dumps(checked)
 
