@@ -200,12 +200,19 @@ def fast_record(cls: type[BaseModelT], values: dict[str, Any]) -> BaseModelT:
     `values` must name every field of `cls` (no defaults are filled in): the same contract
     as pydantic's `model_construct`, at a fraction of its cost.
     """
-    record = cls.__new__(cls)
-    object.__setattr__(record, "__dict__", values)
-    object.__setattr__(record, "__pydantic_fields_set__", set(values))
-    object.__setattr__(record, "__pydantic_extra__", None)
-    object.__setattr__(record, "__pydantic_private__", None)
+    record = object.__new__(cls)
+    _set_dict(record, values)
+    _set_fields_set(record, set(values))
+    _set_extra(record, None)
+    _set_private(record, None)
     return record
+
+
+# BaseModel's own slot setters, called directly: half the cost of `object.__setattr__`.
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def write_jsonl(path: Path, trajectories: Iterable[Trajectory], *, append: bool = False) -> None:

@@ -477,10 +477,9 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
 
 def _copy_message(message: dict[str, Any]) -> dict[str, Any]:
     """A copy a caller may mutate: chat dicts are flat except an assistant's tool_calls."""
-    copied = dict(message)
-    calls = copied.get("tool_calls")
-    if calls is not None:
-        copied["tool_calls"] = copy.deepcopy(calls)
+    copied = message.copy()
+    if "tool_calls" in copied:  # only an assistant's structured calls nest (see `_append`)
+        copied["tool_calls"] = copy.deepcopy(copied["tool_calls"])
     return copied
 
 

@@ -20,13 +20,15 @@ from core.records import Execution, ToolCallRecord, Trajectory
 
 EXECUTION_SCORE = {Execution.OK: 1.0, Execution.WRONG: -1.0, Execution.ERROR: -2.0}
 REPEAT_FAILED_COST, REPEAT_ANSWERED_COST, OVER_BUDGET_COST = 0.5, 0.25, 0.25
+# one encoder for every key (`json.dumps(..., default=str)` builds a new one per call)
+KEY_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
 
 
 def call_key(call: ToolCallRecord) -> str:
     """Calls with the same key are the same request (name and arguments, or raw text)."""
     if call.arguments is None:
         return f"raw:{call.raw}"
-    return f"{call.name}:{json.dumps(call.arguments, sort_keys=True, default=str)}"
+    return f"{call.name}:{KEY_ENCODER.encode(call.arguments)}"
 
 
 def distinct_calls(trajectory: Trajectory) -> list[ToolCallRecord]:

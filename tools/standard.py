@@ -28,6 +28,7 @@ BINARY_OPS: dict[type, Any] = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
+NUMBER_TYPES = (int, float)
 UNARY_OPS: dict[type, Any] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 
 
@@ -78,27 +79,28 @@ def evaluate_arithmetic(expression: str) -> float | int:
 
 
 def _eval(node: ast.AST) -> float | int:
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+    kind = type(node)  # `ast.parse` builds exact node classes: dispatch on the type
+    if kind is ast.Constant and type(node.value) in NUMBER_TYPES:
         return _check(node.value)
-    if isinstance(node, ast.UnaryOp) and type(node.op) in UNARY_OPS:
-        return _check(UNARY_OPS[type(node.op)](_eval(node.operand)))
-    if isinstance(node, ast.BinOp) and type(node.op) in BINARY_OPS:
+    if kind is ast.UnaryOp and (unary := UNARY_OPS.get(type(node.op))) is not None:
+        return _check(unary(_eval(node.operand)))
+    if kind is ast.BinOp and (binary := BINARY_OPS.get(type(node.op))) is not None:
         left, right = _eval(node.left), _eval(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
+        if binary is operator.pow and abs(right) > MAX_EXPONENT:
             raise CalculatorError(f"exponent {right} is larger than {MAX_EXPONENT}")
         try:
-            return _check(BINARY_OPS[type(node.op)](left, right))
+            return _check(binary(left, right))
         except ZeroDivisionError:
             raise CalculatorError("division by zero") from None
         except OverflowError:
             raise CalculatorError("result too large") from None
-    kind = type(node).__name__
+    name = kind.__name__
     allowed = "numbers, + - * / // % ** and parentheses"
-    raise CalculatorError(f"'{kind}' is not allowed in an expression (only {allowed})")
+    raise CalculatorError(f"'{name}' is not allowed in an expression (only {allowed})")
 
 
 def _check(value: Any) -> float | int:
-    if isinstance(value, complex):
+    if type(value) is complex:
         raise CalculatorError("result is not a real number")
     if abs(value) > MAX_MAGNITUDE:
         raise CalculatorError(f"number {value:.3g} exceeds the limit of {MAX_MAGNITUDE:.0e}")
