@@ -85,6 +85,10 @@ def fuzz_env(name: str, actions: int, seed: int, share: float, gc_in_step: bool 
     schemas = env.toolbox.schemas
     limit = env.action_space.max_length
     tally = Tally()
+    # As `evals.run` does: what setup built (modules, scenarios) leaves the collector's
+    # view, so a full collection landing inside a step scans only what the run made since.
+    gc.collect()
+    gc.freeze()
     while tally.actions < actions:
         start = env.begin(None, seed=rng.randrange(2**31))
         tally.episodes += 1
@@ -116,6 +120,7 @@ def fuzz_env(name: str, actions: int, seed: int, share: float, gc_in_step: bool 
             done = result.done
             if done:
                 check_saveable(result.trajectory, tally, action)
+    gc.unfreeze()
     return tally
 
 

@@ -41,6 +41,7 @@ torch is imported only when `policy=hf`.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -510,6 +511,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         plans = plan_jobs(cfg)  # envs first: plugin envs declare their own policies
         check_policy(cfg)
         locks = lock_folders(cfg, argv)
+        # Setup's objects (modules, scenarios) leave the collector's view: a full collection
+        # landing inside an env step then scans only what the run has made since.
+        gc.collect()
+        gc.freeze()
         try:
             return evaluate(cfg, plans)
         finally:
