@@ -504,17 +504,16 @@ def lock_folders(cfg: EvalConfig, argv: Sequence[str]) -> list[RunLock]:
     return locks
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, freeze_heap: bool = False) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         cfg = load_config(argv)
         plans = plan_jobs(cfg)  # envs first: plugin envs declare their own policies
         check_policy(cfg)
         locks = lock_folders(cfg, argv)
-        # Setup's objects (modules, scenarios) leave the collector's view: a full collection
-        # landing inside an env step then scans only what the run has made since.
-        gc.collect()
-        gc.freeze()
+        if freeze_heap:  # the process is ours: setup's objects (modules, scenarios) leave
+            gc.collect()  # the collector's view, so a full collection landing inside an
+            gc.freeze()  # env step scans only what the run has made since
         try:
             return evaluate(cfg, plans)
         finally:
@@ -526,4 +525,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(freeze_heap=True))
