@@ -80,6 +80,7 @@ TESTS: dict[str, list[str]] = {
         "tests/test_refund_handoff.py",
         "tests/test_calculator_handoff.py",
         "tests/test_multi_agent.py",
+        "tests/test_handoff_reward_values.py",
     ],
     "evals/audit.py": ["tests/test_audit.py"],
 }

@@ -9,7 +9,8 @@ named components (each at most 1.0, so an env's maximum is the sum of its positi
   actions and final reply follow the report), −1 when any of it went missing.
 * `role_execution`: 1 when the learner's role (`trajectory.info["learner"]`) did its own job,
   else 0 (acting: the right end state and reply; lookup: looked up and reported the facts;
-  equation: a right expression; calculator: used the calculator, reported the value;
+  equation: a right expression; calculator: used the calculator and reported its value (the
+  numbers after the report's last `=`: "8 + 2 - 5 = 6" reports 6, not 5);
   coordinator: the right `<answer>`).
 * `wrong_final_response`: 1 when the final response is wrong ("Didn't get order info" when
   it was handed over, "Refunded." with no refund or after an error report, a missing fact),
@@ -39,6 +40,7 @@ ERROR_WORD = re.compile(r"\berror\b", re.IGNORECASE)
 NO_INFO = re.compile(r"\b(didn'?t|did not) (get|receive)\b", re.IGNORECASE)
 REFUND_CLAIMS = ("refund complete", "refund issued", "refunded your", "have refunded", "i refunded")
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 ACTION_TOOLS = ("issue_refund",)
 REFUND_WEIGHTS = {
     "handoff_info": 1.0,
@@ -58,11 +60,12 @@ SUCCESS = ("handoff_info", "role_execution")
 
 # ---- reading the episode ------------------------------------------------------------------------
 def handoffs(trajectory: Trajectory) -> list[dict[str, Any]]:
-    return list(trajectory.info.get("handoffs", []))
+    """The handoff log (`envs.multi_agent` records it, and the learner, on every episode)."""
+    return list(trajectory.info["handoffs"])
 
 
-def learner(trajectory: Trajectory, default: str) -> str:
-    return str(trajectory.info.get("learner") or default)
+def learner(trajectory: Trajectory) -> str:
+    return str(trajectory.info["learner"])
 
 
 def is_error_report(text: str) -> bool:
@@ -89,22 +92,17 @@ def first(items: list[dict[str, Any]], **match: str) -> dict[str, Any] | None:
     return next((h for h in items if all(h.get(k) == v for k, v in match.items())), None)
 
 
-def answers_to(items: list[dict[str, Any]], role: str, after: int) -> list[dict[str, Any]]:
-    """What reached `role` after global turn `after`: replies and reports to it."""
-    return [h for h in items if h["to"] == role and h["kind"] != "request" and h["seq"] > after]
-
-
 def calls_by(trajectory: Trajectory, agent: str, name: str) -> list[Any]:
     return [c for c in trajectory.tool_calls if c.agent == agent and c.name == name]
 
 
 def events(trajectory: Trajectory, kind: str) -> list[dict[str, Any]]:
-    return [e for e in trajectory.end_state.get("events", []) if e.get("event") == kind]
+    return [e for e in trajectory.end_state["events"] if e["event"] == kind]
 
 
 def learner_calls(trajectory: Trajectory) -> list[Any]:
-    role = trajectory.info.get("learner")
-    return [c for c in trajectory.tool_calls if role is None or c.agent == role]
+    role = learner(trajectory)
+    return [c for c in trajectory.tool_calls if c.agent == role]
 
 
 def _erroneous(call: Any) -> bool:
@@ -131,13 +129,14 @@ def clean(trajectory: Trajectory) -> bool:
 
 # ---- refund_handoff -----------------------------------------------------------------------------
 def _lookup_report(trajectory: Trajectory, scenario: Any) -> dict[str, Any] | None:
-    """The first report of the lookup to the acting role, after a request naming the order."""
+    """The lookup's first report, when the acting role's first request named the order.
+
+    Only the acting role starts and the lookup hands off only to it, once asked: the first
+    handoff is the acting role's request, and every handoff of the lookup is a report."""
     items = handoffs(trajectory)
-    request = first(items, **{"from": "acting", "to": "lookup", "kind": "request"})
-    if request is None or not mentions(request["message"], str(scenario.order_id)):
+    if not items or not mentions(items[0]["message"], str(scenario.order_id)):
         return None
-    found = [h for h in answers_to(items, "acting", request["seq"]) if h["from"] == "lookup"]
-    return found[0] if found else None
+    return first(items, **{"from": "lookup"})
 
 
 def report_carries_facts(report: dict[str, Any] | None, scenario: Any) -> bool:
@@ -163,7 +162,7 @@ def refund_wrong_final_response(trajectory: Trajectory, scenario: Any) -> float:
     reply = trajectory.final_answer
     if reply is None:
         return 1.0
-    handed_over = any(h["to"] == "acting" and h["kind"] != "request" for h in handoffs(trajectory))
+    handed_over = any(h["from"] == "lookup" for h in handoffs(trajectory))  # it reported
     refunded = bool(_refunds_of(trajectory, scenario.order_id))
     wrong = (
         (claims_refund(reply) and (not refunded or scenario.expected.report == "error"))
@@ -174,7 +173,7 @@ def refund_wrong_final_response(trajectory: Trajectory, scenario: Any) -> float:
     return float(wrong)
 
 
-def acted_on_error(trajectory: Trajectory, scenario: Any) -> float:
+def _acted_on_error(trajectory: Trajectory) -> bool:
     for report in handoffs(trajectory):
         if report["kind"] == "request" or not is_error_report(report["message"]):
             continue
@@ -184,8 +183,12 @@ def acted_on_error(trajectory: Trajectory, scenario: Any) -> float:
                 and call.name in ACTION_TOOLS
                 and call.turn > report["seq"]
             ):
-                return 1.0
-    return 0.0
+                return True
+    return False
+
+
+def acted_on_error(trajectory: Trajectory, scenario: Any) -> float:
+    return float(_acted_on_error(trajectory))
 
 
 def refund_handoff_info(trajectory: Trajectory, scenario: Any) -> float:
@@ -194,9 +197,8 @@ def refund_handoff_info(trajectory: Trajectory, scenario: Any) -> float:
         return -1.0
     assert report is not None
     if is_error_report(report["message"]):
-        used = not acted_on_error(trajectory, scenario) and not claims_refund(
-            trajectory.final_answer or ""
-        )
+        reply = trajectory.final_answer
+        used = not _acted_on_error(trajectory) and not (reply is not None and claims_refund(reply))
     elif scenario.expected.refund:
         customer = scenario.expected.customer_id
         used = any(
@@ -217,7 +219,7 @@ def _acting_did_its_job(trajectory: Trajectory, scenario: Any) -> bool:
         right_refund
         and right_escalation
         and not refund_wrong_final_response(trajectory, scenario)
-        and not acted_on_error(trajectory, scenario)
+        and not _acted_on_error(trajectory)
     )
 
 
@@ -236,7 +238,7 @@ def _lookup_did_its_job(trajectory: Trajectory, scenario: Any) -> bool:
 
 
 def refund_role_execution(trajectory: Trajectory, scenario: Any) -> float:
-    if learner(trajectory, "acting") == "lookup":
+    if learner(trajectory) == "lookup":
         return float(_lookup_did_its_job(trajectory, scenario) and clean(trajectory))
     return float(_acting_did_its_job(trajectory, scenario) and clean(trajectory))
 
@@ -252,9 +254,9 @@ REFUND_HANDOFF_REWARDS = {
 
 # ---- calculator_handoff -------------------------------------------------------------------------
 def tagged_answer(text: str) -> str | None:
-    start = text.find("<answer>")
-    end = text.find("</answer>", start + 8) if start >= 0 else -1
-    return text[start + 8 : end].strip() if end >= 0 else None
+    """What the first `<answer>…</answer>` holds, stripped (None without one)."""
+    found = ANSWER.search(text)
+    return found.group(1).strip() if found else None
 
 
 def expression_of(message: str) -> str:
@@ -269,9 +271,16 @@ def expression_value(message: str) -> float | None:
         return None
 
 
+def reported_values(message: str) -> set[float]:
+    """The numbers a result states: after its last `=` (all of them when it has none), so
+    the operands of "8 + 2 - 5 = 6" are not taken for its value."""
+    return numbers(message.rsplit("=", 1)[-1])
+
+
 def final_value(trajectory: Trajectory) -> float | None:
-    answer = tagged_answer(trajectory.final_answer or "")
-    found = NUMBER.fullmatch(answer.strip()) if answer is not None else None
+    reply = trajectory.final_answer
+    answer = tagged_answer(reply) if reply is not None else None
+    found = NUMBER.fullmatch(answer) if answer is not None else None
     return float(found.group(0)) if found else None
 
 
@@ -293,15 +302,17 @@ def math_handoff_info(trajectory: Trajectory, scenario: Any) -> float:
         and equation is not None
         and expression_value(equation["message"]) == scenario.answer
         and result is not None
-        and float(scenario.answer) in numbers(result["message"])
+        and float(scenario.answer) in reported_values(result["message"])
         and final_value(trajectory) == scenario.answer
     )
     return 1.0 if ok else -1.0
 
 
 def math_wrong_final_response(trajectory: Trajectory, scenario: Any) -> float:
-    reply = trajectory.final_answer or ""
-    return float(final_value(trajectory) != scenario.answer or bool(NO_INFO.search(reply)))
+    reply = trajectory.final_answer
+    return float(
+        reply is None or final_value(trajectory) != scenario.answer or bool(NO_INFO.search(reply))
+    )
 
 
 def math_role_execution(trajectory: Trajectory, scenario: Any) -> float:
@@ -309,7 +320,7 @@ def math_role_execution(trajectory: Trajectory, scenario: Any) -> float:
 
 
 def _math_role_did_its_job(trajectory: Trajectory, scenario: Any) -> bool:
-    role = learner(trajectory, "coordinator")
+    role = learner(trajectory)
     _, equation, result = _math_hops(trajectory)
     if role == "equation":
         return equation is not None and expression_value(equation["message"]) == scenario.answer
@@ -319,8 +330,8 @@ def _math_role_did_its_job(trajectory: Trajectory, scenario: Any) -> bool:
             for c in calls_by(trajectory, "calculator", "calculator")
             if c.execution == Execution.OK
         ]
-        values = {float(c.result) for c in used if c.result and NUMBER.fullmatch(c.result)}
-        return result is not None and bool(values & numbers(result["message"]))
+        values = {float(c.result) for c in used}  # the calculator's answers are numbers
+        return result is not None and bool(values & reported_values(result["message"]))
     return result is not None and final_value(trajectory) == scenario.answer
 
 
