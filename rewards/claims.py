@@ -16,10 +16,12 @@ How: a sentence is cut at clause boundaries (`, but`, `;`, `:`, commas); each cl
 tested for a *topic* (refund/money words, people/teams, changes, the request), an
 *action* (done, doing or certain to be done: "has been issued", "went through", "will
 reach you"), a *negation* ("not", "n't", "never", "unable", "no", "declined") and
-*hedging* (questions, "if", "once", "would", offers: "I can ..."). A negated topic+action
-is a denial; an unhedged positive one is an assertion; a hedged one asserts nothing. So
-"Your money is on its way back" and "I've reimbursed the order" both assert
-`refund_made`, and "I wasn't able to put a refund through" asserts `refund_denied`.
+*hedging* (questions, "if", "once", "would", offers: "I can ...", requests: "please
+refund it"). A negated topic+action is a denial; an unhedged positive one is an
+assertion; a hedged one asserts nothing. So "Your money is on its way back" and "I've
+reimbursed the order" both assert `refund_made`, and "I wasn't able to put a refund
+through" asserts `refund_denied`. The text is read lower-cased, each run of whitespace as
+one space (or one line break), in time linear in its length (see `_Text`).
 
 `grounded_numbers(text, seen)` lists the order numbers and dollar amounts a reply states
 that the conversation never showed (a fabricated fact is a false claim whatever its
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 
@@ -56,15 +59,15 @@ OUTCOME_CLAIMS = frozenset(Claim) - {Claim.CHECKED}
 
 
 def _words(*patterns: str) -> re.Pattern[str]:
-    return re.compile(r"\b(?:" + "|".join(patterns) + r")", re.IGNORECASE)
+    """Any of `patterns` at a word start, matched against lower-cased text (`_prepared`)."""
+    return re.compile(r"\b(?:" + "|".join(patterns) + r")")
 
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|;\s*|:\s+|\s+[-–—]+\s+")
-CLAUSE_BREAK = re.compile(
-    r",\s*(?:but|however|although|though|yet|so|and|since|because|as)?\s*"
+CLAUSE_BREAK = re.compile(  # a break word is a whole word: ", someone" keeps its "so"
+    r",\s*(?:(?:but|however|although|though|yet|so|and|since|because|as)\b)?\s*"
     r"|\s+(?:but|however|although|though|whereas|while|because|since|yet)\s+"
-    r"|\s+and\s+(?=(?:i|we|it|you|your|the|a|this|that|our|nothing|everything)\b)",
-    re.IGNORECASE,
+    r"|\s+and\s+(?=(?:i|we|it|you|your|the|a|this|that|our|nothing|everything)\b)"
 )
 REFUND_TOPIC = _words(
     r"refund", r"reimburs", r"money", r"repa(?:id|y)", r"pa(?:id|y)\w*\s+(?:you\s+)?back",
@@ -100,7 +103,6 @@ DENIAL = _words(
     r"decline\b", r"deny\b", r"reject\b", r"refuse\b", r"doesn't\s+qualify", r"won't\b",
     r"without\b", r"turned\s+down",
 )  # fmt: skip
-ELIGIBLE = _words(r"eligible", r"qualif", r"entitled", r"possible", r"approved", r"allowed")
 HEDGE = _words(
     r"if\b", r"once\b", r"unless\b", r"whether\b", r"would(?!\s*n't)\b", r"could(?!\s*n't)\b",
     r"might\b", r"may\b", r"should\b", r"can\s+(?:i|we)\b", r"(?:i|we)\s+can\b(?!'t|not)",
@@ -108,9 +110,11 @@ HEDGE = _words(
     r"as\s+soon\s+as", r"after\s+(?:i|we|you)\b", r"in\s+case", r"hope", r"try\s+to",
     r"request\s+(?:a|your)\s+refund", r"asked?\s+(?:for|about)", r"(?:about|regarding|for)\s+"
     r"your\s+refund\s+request", r"policy\b",
+    r"please\s+(?:kindly\s+|go\s+ahead\s+and\s+)?(?:refund|reimburse|issue|process|approve|"
+    r"credit|send|return|escalate|review|handle|check|look)",
 )  # fmt: skip
-CONDITIONAL_LEAD = re.compile(
-    r"^\W*(?:if|once|unless|when|whenever|as\s+soon\s+as|in\s+case|provided)\b", re.IGNORECASE
+CONDITIONAL_LEAD = re.compile(  # at a sentence start of the joined sentences (`_Text`)
+    r"(?<![^\x00])[^\w\x00]*(?:if|once|unless|when|whenever|as\s+soon\s+as|in\s+case|provided)\b"
 )
 ALREADY = _words(
     r"already", r"previously", r"earlier", r"before\b", r"in\s+the\s+past", r"prior",
@@ -166,62 +170,100 @@ AMOUNT = re.compile(r"\$\s*(\d[\d,]*(?:\.\d+)?)")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
-def sentences(text: str) -> list[str]:
-    return [s.strip() for s in SENTENCE_END.split(text) if s and s.strip()]
-
-
-def clauses(sentence: str) -> list[str]:
-    return [c.strip() for c in CLAUSE_BREAK.split(sentence) if c and c.strip()]
+REFUND_MENTION = re.compile(f"{REFUND_TOPIC.pattern}|{AMOUNT.pattern}")
+TOPIC = re.compile(f"{REFUND_TOPIC.pattern}|{REFUND_VERB.pattern}|{AMOUNT.pattern}")
+ACTED = re.compile(f"{DONE.pattern}|{REFUND_VERB.pattern}")
+SPACES = re.compile(r"[^\S\n]+")
+LINE_BREAKS = re.compile(r"\s*\n\s*")
+SEPARATOR = re.compile("[\x00\x02]")
+SENTENCE_SEPARATOR = re.compile("\x00")
+KEEP_OUT = {0: 1, 2: 1}  # the separators below (NUL, STX) become SOH, which no pattern reads
 
 
 def claims(text: str) -> set[Claim]:
     """The facts `text` asserts (see the module docstring)."""
-    found: set[Claim] = set()
-    for sentence in sentences(text):
-        if sentence.rstrip().endswith("?"):
-            continue  # a question asserts nothing
-        found |= _sentence_claims(sentence)
-    if Claim.ALREADY_REFUNDED in found and not NEW_ACTION.search(text):
-        found.discard(Claim.REFUND_MADE)  # "... already refunded. The money went to your card."
-    return found
+    return _Text(text).claims()
 
 
-def _sentence_claims(sentence: str) -> set[Claim]:
-    found: set[Claim] = set()
-    refund_sentence = bool(REFUND_TOPIC.search(sentence) or AMOUNT.search(sentence))
-    conditional = bool(CONDITIONAL_LEAD.search(sentence))  # "If ..., I'll refund it."
-    for clause in clauses(sentence):
-        negated = bool(DENIAL.search(clause))
-        hedged = conditional or bool(HEDGE.search(clause))
-        found |= _refund_claims(clause, refund_sentence, negated, hedged, sentence)
-        if PEOPLE.search(clause) and HANDED.search(clause) and not negated and not hedged:
+class _Text:
+    """A text read in one pass per pattern, whatever its length (time linear in it).
+
+    The lower-cased text (whitespace runs made one space, or one newline) is cut into
+    sentences; questions are left out. The others are joined with NUL (`sentences`), and
+    the clause breaks in them replaced by STX (`clauses`): no pattern reads past a NUL
+    or STX, as none reads past the end of a string, so each pattern scans the whole text
+    once and each match is mapped to its clause (or sentence) by bisection."""
+
+    def __init__(self, text: str) -> None:
+        lowered = text.lower().translate(KEEP_OUT)
+        self.text = LINE_BREAKS.sub("\n", SPACES.sub(" ", lowered))
+        kept = [s for s in map(str.strip, SENTENCE_END.split(self.text)) if s[-1:] not in "?"]
+        self.sentences = "\x00".join(kept)
+        self.clauses = CLAUSE_BREAK.sub("\x02", self.sentences)
+        self.sentence_ends = _positions(SENTENCE_SEPARATOR, self.sentences)
+        self.clause_ends = _positions(SEPARATOR, self.clauses)
+        self.clause_sentence_ends = _positions(SENTENCE_SEPARATOR, self.clauses)
+
+    def clause_hits(self, pattern: re.Pattern[str]) -> set[int]:
+        """The clauses (numbered over the whole text) where `pattern` matches."""
+        return {bisect(self.clause_ends, m.start()) for m in pattern.finditer(self.clauses)}
+
+    def sentence_hits(self, pattern: re.Pattern[str]) -> set[int]:
+        return {bisect(self.sentence_ends, m.start()) for m in pattern.finditer(self.sentences)}
+
+    def sentence_of(self, clause: int) -> int:
+        start = self.clause_ends[clause - 1] + 1 if clause else 0
+        return bisect(self.clause_sentence_ends, start)
+
+    def claims(self) -> set[Claim]:
+        topic, acted = self.clause_hits(TOPIC), self.clause_hits(ACTED)
+        people, looked = self.clause_hits(PEOPLE), self.clause_hits(LOOKED)
+        change, settled = self.clause_hits(CHANGE), self.clause_hits(SETTLED)
+        found = {Claim.NOTHING_CHANGED} if self.clause_hits(UNCHANGED) else set()
+        if not (topic or acted or people or looked or change or settled):
+            return found
+        negated = self.clause_hits(DENIAL)
+        hedges = self.clause_hits(HEDGE)
+        conditional = self.sentence_hits(CONDITIONAL_LEAD)  # "If ..., I'll refund it."
+
+        def asserted(clauses: set[int]) -> set[int]:
+            return {c for c in clauses - negated - hedges if self.sentence_of(c) not in conditional}
+
+        # a refund clause: a refund topic, or an action in a sentence about money
+        mentions = self.sentence_hits(REFUND_MENTION)
+        refund = topic | {c for c in acted if self.sentence_of(c) in mentions}
+        if refund & negated:  # "not eligible", "can't refund", "the refund was not issued"
+            found.add(Claim.REFUND_DENIED)
+        found |= self.refund_claims(asserted(refund & acted))
+        if asserted(people & self.clause_hits(HANDED)):
             found.add(Claim.ESCALATED)
-        if (CHANGE.search(clause) and negated) or UNCHANGED.search(clause):
+        if change & negated:
             found.add(Claim.NOTHING_CHANGED)
-        if SETTLED.search(clause) and REQUEST.search(clause) and not negated and not hedged:
+        if settled and asserted(settled & self.clause_hits(REQUEST)):
             found.add(Claim.RESOLVED)
-        if LOOKED.search(clause) and not negated and not hedged:
+        if asserted(looked):
             found.add(Claim.CHECKED)
-    return found
+        if Claim.ALREADY_REFUNDED in found and not NEW_ACTION.search(self.text):
+            found.discard(Claim.REFUND_MADE)  # "... already refunded. The money went to your card."
+        return found
+
+    def refund_claims(self, done: set[int]) -> set[Claim]:
+        """A refund told as done: a past one ("already", or a date in its sentence and no
+        new action in the clause) or one made now."""
+        if not done:
+            return set()
+        past, new = self.clause_hits(ALREADY), self.clause_hits(NEW_ACTION)
+        past_sentences = self.sentence_hits(ALREADY)
+        return {
+            Claim.ALREADY_REFUNDED
+            if c in past or (self.sentence_of(c) in past_sentences and c not in new)
+            else Claim.REFUND_MADE
+            for c in done
+        }
 
 
-def _refund_claims(
-    clause: str, refund_sentence: bool, negated: bool, hedged: bool, sentence: str
-) -> set[Claim]:
-    topic = REFUND_TOPIC.search(clause) or REFUND_VERB.search(clause) or AMOUNT.search(clause)
-    acted = DONE.search(clause) or REFUND_VERB.search(clause)
-    if not (topic or (refund_sentence and acted)):
-        return set()
-    if negated:
-        # "not eligible", "can't refund", "no refund", "the refund was not issued"
-        if acted or ELIGIBLE.search(clause) or topic:
-            return {Claim.REFUND_DENIED}
-        return set()
-    if hedged or not acted:
-        return set()
-    if ALREADY.search(clause) or (ALREADY.search(sentence) and not NEW_ACTION.search(clause)):
-        return {Claim.ALREADY_REFUNDED}
-    return {Claim.REFUND_MADE}
+def _positions(separator: re.Pattern[str], text: str) -> list[int]:
+    return [m.start() for m in separator.finditer(text)]
 
 
 # ---- grounding -------------------------------------------------------------------------------
