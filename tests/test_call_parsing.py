@@ -204,6 +204,22 @@ def test_an_over_long_integer_in_a_call_body_is_not_plain_json() -> None:
     )
 
 
+@pytest.mark.parametrize("number", ["1e400", "-1E+999"])
+def test_a_number_that_overflows_in_a_short_body_is_not_plain_json(number: str) -> None:
+    call = the_call(block('{"name": "f", "arguments": {"x": ' + number + "}}"))
+    assert verdict(call) == (
+        None,
+        None,
+        MALFORMED,
+        "ERROR: Tool call is not plain JSON: a non-finite number at arguments.x",
+    )
+
+
+def test_a_short_body_with_a_finite_exponent_is_read() -> None:
+    call = the_call(block('{"name": "f", "arguments": {"x": 2.5e3}}'))
+    assert verdict(call) == ("f", {"x": 2500.0}, None, None)
+
+
 def test_nesting_past_64_levels_in_a_short_body_is_not_plain_json() -> None:
     # containers: the call (level 0), its arguments (1), then 32 list/dict pairs: levels
     # 2..65; the 65th level (the 66th container) is one too deep. Under 300 characters.
@@ -343,6 +359,42 @@ def test_an_over_long_integer_in_arguments_text_is_not_plain_json() -> None:
 def test_arguments_text_that_is_not_an_object_is_refused() -> None:
     call = the_call(openai(request("f", "[1]")))
     assert verdict(call) == ("f", None, MALFORMED, NOT_AN_ARGUMENTS_OBJECT)
+
+
+@pytest.mark.parametrize(
+    "arguments", ['{"x": NaN}', "[1]", '{"n": ' + "9" * 400 + "}"], ids=["nan", "list", "long-int"]
+)
+def test_a_refused_structured_call_keeps_its_request_as_raw_text(arguments: str) -> None:
+    raw = '{"function": {"arguments": "' + arguments.replace('"', '\\"') + '", "name": "f"}, '
+    raw += '"type": "function"}'
+    assert the_call(openai(request("f", arguments))).raw == raw
+
+
+def test_a_refused_structured_call_does_not_stop_the_ones_after_it() -> None:
+    message = openai("get_order", {1: "not json"}, request("f", id="c3"))
+    calls = parse_action(message).calls
+    assert [(c.name, c.call_id, c.error_kind) for c in calls] == [
+        (None, None, MALFORMED),
+        (None, None, MALFORMED),
+        ("f", "c3", None),
+    ]
+
+
+def test_a_call_body_may_hold_10000_json_values() -> None:
+    # the call, its name, its arguments and the list: 4 values + 9,996
+    body = json.dumps({"name": "f", "arguments": {"v": [0] * 9996}})
+    call = the_call(block(body))
+    assert (call.error, len(call.arguments["v"])) == (None, 9996)
+
+
+def test_a_call_body_of_10001_json_values_is_refused() -> None:
+    body = json.dumps({"name": "f", "arguments": {"v": [0] * 9997}})
+    assert verdict(the_call(block(body))) == (
+        None,
+        None,
+        MALFORMED,
+        "ERROR: Tool call is not plain JSON: too many values at arguments.v[9996]",
+    )
 
 
 def test_a_python_built_call_may_hold_10000_json_values() -> None:

@@ -30,6 +30,7 @@ in the length of the text (no backtracking regex), and a turn reads at most
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,7 @@ OPEN_CALL, CLOSE_CALL = "<tool_call>", "</tool_call>"
 OPEN_THINK, CLOSE_THINK = "<think>", "</think>"
 OPEN_ANSWER, CLOSE_ANSWER = "<answer>", "</answer>"
 CLOSER = {OPEN_CALL: CLOSE_CALL, OPEN_THINK: CLOSE_THINK}  # the blocks taken out of the content
+EXPONENT = re.compile("[0-9][eE]")  # a number's exponent (or text that looks like one)
 MAX_CALLS_PER_TURN = 64
 MAX_VALUES_PER_CALL = 10_000  # JSON values in one Python-built call (text is bounded by length)
 
@@ -150,9 +152,14 @@ class _Blocks:
 
 def _plainly_json(body: str) -> bool:
     """True when JSON parsed from `body` cannot need sanitising (the common, short call):
-    too short for an over-long integer or too many values, and too few brackets to nest
-    past `MAX_DEPTH`. (A `\\u` escape of a lone surrogate is malformed JSON to `from_json`.)"""
-    return len(body) <= 300 and body.count("[") + body.count("{") < MAX_DEPTH
+    too short for an over-long integer, a float too long to be finite, or too many values;
+    too few brackets to nest past `MAX_DEPTH`; no exponent (`1e400` parses to infinity).
+    (A `\\u` escape of a lone surrogate is malformed JSON to `from_json`.)"""
+    return (
+        len(body) <= 300
+        and body.count("[") + body.count("{") < MAX_DEPTH
+        and EXPONENT.search(body) is None
+    )
 
 
 def parse_call_json(body: str, raw: str) -> ParsedCall:
