@@ -20,8 +20,8 @@ reach you"), a *negation* ("not", "n't", "never", "unable", "no", "declined") an
 refund it"). A negated topic+action is a denial; an unhedged positive one is an
 assertion; a hedged one asserts nothing. So "Your money is on its way back" and "I've
 reimbursed the order" both assert `refund_made`, and "I wasn't able to put a refund
-through" asserts `refund_denied`. The text is read lower-cased, each run of whitespace as
-one space (or one line break), in time linear in its length (see `_Text`).
+through" asserts `refund_denied`. The text is read lower-cased, in time linear in its
+length (see `_Text`).
 
 `grounded_numbers(text, seen)` lists the order numbers and dollar amounts a reply states
 that the conversation never showed (a fabricated fact is a false claim whatever its
@@ -59,15 +59,36 @@ OUTCOME_CLAIMS = frozenset(Claim) - {Claim.CHECKED}
 
 
 def _words(*patterns: str) -> re.Pattern[str]:
-    """Any of `patterns` at a word start, matched against lower-cased text (`_prepared`)."""
-    return re.compile(r"\b(?:" + "|".join(patterns) + r")")
+    """Any of `patterns` at a word start, in lower-cased text. The alternatives are grouped
+    by their first letter (`r(?:efund|eimburs)`, `(?:i|we)x` read as `ix|wex`): re tests
+    an alternative's first letter before entering it, so a word start costs about one test
+    per letter rather than one per alternative."""
+    by_letter: dict[str, list[str]] = {}
+    for alternative in (word for pattern in patterns for word in _spelled_out(pattern)):
+        plain = alternative[0].isalpha() and alternative[1:2] not in ("?", "*", "+", "{")
+        key = alternative[0] if plain else alternative
+        by_letter.setdefault(key, []).append(alternative[1:] if plain else "")
+    grouped = [f"{key}(?:{'|'.join(rests)})" for key, rests in by_letter.items()]
+    compiled = re.compile(r"\b(?:" + "|".join(grouped) + ")")
+    ALTERNATIVES[compiled] = patterns
+    return compiled
 
 
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|;\s*|:\s+|\s+[-–—]+\s+")
+def _spelled_out(pattern: str) -> list[str]:
+    """`(?:i|we)'ll` as `i'll`, `we'll` (a leading group of plain words, not repeated)."""
+    lead = LEADING_WORDS.match(pattern)
+    if lead is None:
+        return [pattern]
+    return [word + pattern[lead.end() :] for word in lead.group(1).split("|")]
+
+
+ALTERNATIVES: dict[re.Pattern[str], tuple[str, ...]] = {}
+LEADING_WORDS = re.compile(r"\(\?:([\w'?|]+)\)(?![?*+{])")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+|;\s*|:\s+|(?<!\s)\s+[-–—]+\s+")
 CLAUSE_BREAK = re.compile(  # a break word is a whole word: ", someone" keeps its "so"
     r",\s*(?:(?:but|however|although|though|yet|so|and|since|because|as)\b)?\s*"
-    r"|\s+(?:but|however|although|though|whereas|while|because|since|yet)\s+"
-    r"|\s+and\s+(?=(?:i|we|it|you|your|the|a|this|that|our|nothing|everything)\b)"
+    r"|(?<!\s)\s+(?:but|however|although|though|whereas|while|because|since|yet)\s+"
+    r"|(?<!\s)\s+and\s+(?=(?:i|we|it|you|your|the|a|this|that|our|nothing|everything)\b)"
 )
 REFUND_TOPIC = _words(
     r"refund", r"reimburs", r"money", r"repa(?:id|y)", r"pa(?:id|y)\w*\s+(?:you\s+)?back",
@@ -113,8 +134,8 @@ HEDGE = _words(
     r"please\s+(?:kindly\s+|go\s+ahead\s+and\s+)?(?:refund|reimburse|issue|process|approve|"
     r"credit|send|return|escalate|review|handle|check|look)",
 )  # fmt: skip
-CONDITIONAL_LEAD = re.compile(  # at a sentence start of the joined sentences (`_Text`)
-    r"(?<![^\x00])[^\w\x00]*(?:if|once|unless|when|whenever|as\s+soon\s+as|in\s+case|provided)\b"
+CONDITIONAL_LEAD = re.compile(  # at a sentence's start
+    r"[^\w\x00]*(?:if|once|unless|when|whenever|as\s+soon\s+as|in\s+case|provided)\b"
 )
 ALREADY = _words(
     r"already", r"previously", r"earlier", r"before\b", r"in\s+the\s+past", r"prior",
@@ -170,14 +191,21 @@ AMOUNT = re.compile(r"\$\s*(\d[\d,]*(?:\.\d+)?)")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
-REFUND_MENTION = re.compile(f"{REFUND_TOPIC.pattern}|{AMOUNT.pattern}")
-TOPIC = re.compile(f"{REFUND_TOPIC.pattern}|{REFUND_VERB.pattern}|{AMOUNT.pattern}")
-ACTED = re.compile(f"{DONE.pattern}|{REFUND_VERB.pattern}")
-SPACES = re.compile(r"[^\S\n]+")
-LINE_BREAKS = re.compile(r"\s*\n\s*")
-SEPARATOR = re.compile("[\x00\x02]")
-SENTENCE_SEPARATOR = re.compile("\x00")
-KEEP_OUT = {0: 1, 2: 1}  # the separators below (NUL, STX) become SOH, which no pattern reads
+def _union(*patterns: re.Pattern[str], amount: bool = False) -> re.Pattern[str]:
+    """Any of the `_words` `patterns` (or a dollar amount)."""
+    words = _words(*(word for pattern in patterns for word in ALTERNATIVES[pattern]))
+    return re.compile(words.pattern + (r"|\$\s*\d" if amount else ""))
+
+
+REFUND_MENTION = _union(REFUND_TOPIC, amount=True)
+TOPIC = _union(REFUND_TOPIC, REFUND_VERB, amount=True)
+ACTED = _union(DONE, REFUND_VERB)
+TRIGGER = _union(
+    REFUND_TOPIC, DONE, REFUND_VERB, PEOPLE, LOOKED, CHANGE, UNCHANGED, SETTLED, amount=True
+)
+"""What a clause needs to assert anything: a sentence without any asserts nothing."""
+RESERVED = re.compile("[\x00\x02\x03]")
+CONDITIONAL = re.compile(r"(?<![^\x00])(?=" + CONDITIONAL_LEAD.pattern + ")")
 
 
 def claims(text: str) -> set[Claim]:
@@ -185,85 +213,104 @@ def claims(text: str) -> set[Claim]:
     return _Text(text).claims()
 
 
+def _in_clause(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """The first match of `pattern` in each clause, found from the clause's start."""
+    return re.compile(r"(?<![^\x00\x02])[^\x00\x02]*?(?:" + pattern.pattern + ")")
+
+
+def _in_sentence(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """Each whole sentence where `pattern` matches."""
+    return re.compile(r"(?<![^\x00])(?=[^\x00]*?(?:" + pattern.pattern + "))[^\x00]*")
+
+
 class _Text:
     """A text read in one pass per pattern, whatever its length (time linear in it).
 
-    The lower-cased text (whitespace runs made one space, or one newline) is cut into
-    sentences; questions are left out. The others are joined with NUL (`sentences`), and
-    the clause breaks in them replaced by STX (`clauses`): no pattern reads past a NUL
-    or STX, as none reads past the end of a string, so each pattern scans the whole text
-    once and each match is mapped to its clause (or sentence) by bisection."""
+    The lower-cased text is cut into sentences; questions are left out, and so are
+    sentences without a `TRIGGER` (they assert nothing). The others are joined with NUL,
+    a conditional one ("If ...") marked with ETX at its start, and the clause breaks
+    replaced by STX (`clauses`). No pattern reads past a NUL or STX, as none reads past
+    the end of a string: each pattern scans the text once, finding its first match in
+    each clause (a clause is named by where it starts), or each sentence where it matches
+    (a span). No pattern backtracks over more than one clause, or one run of spaces."""
 
     def __init__(self, text: str) -> None:
-        lowered = text.lower().translate(KEEP_OUT)
-        self.text = LINE_BREAKS.sub("\n", SPACES.sub(" ", lowered))
-        kept = [s for s in map(str.strip, SENTENCE_END.split(self.text)) if s[-1:] not in "?"]
-        self.sentences = "\x00".join(kept)
-        self.clauses = CLAUSE_BREAK.sub("\x02", self.sentences)
-        self.sentence_ends = _positions(SENTENCE_SEPARATOR, self.sentences)
-        self.clause_ends = _positions(SEPARATOR, self.clauses)
-        self.clause_sentence_ends = _positions(SENTENCE_SEPARATOR, self.clauses)
+        self.text = RESERVED.sub("\x01", text.lower())  # SOH reads as NUL, STX or ETX would
+        kept = [s for s in map(str.strip, SENTENCE_END.split(self.text)) if not s.endswith("?")]
+        sentences = CONDITIONAL.sub("\x03", "\x00".join(kept))
+        triggered = IN_SENTENCE[TRIGGER].findall(sentences)
+        self.clauses = CLAUSE_BREAK.sub("\x02", "\x00".join(triggered))
 
-    def clause_hits(self, pattern: re.Pattern[str]) -> set[int]:
-        """The clauses (numbered over the whole text) where `pattern` matches."""
-        return {bisect(self.clause_ends, m.start()) for m in pattern.finditer(self.clauses)}
+    def hits(self, pattern: re.Pattern[str]) -> set[int]:
+        """The clauses where `pattern` matches (one plain pass first: most patterns don't)."""
+        if pattern.search(self.clauses) is None:
+            return set()
+        return {m.start() for m in IN_CLAUSE[pattern].finditer(self.clauses)}
 
-    def sentence_hits(self, pattern: re.Pattern[str]) -> set[int]:
-        return {bisect(self.sentence_ends, m.start()) for m in pattern.finditer(self.sentences)}
-
-    def sentence_of(self, clause: int) -> int:
-        start = self.clause_ends[clause - 1] + 1 if clause else 0
-        return bisect(self.clause_sentence_ends, start)
+    def within(self, pattern: re.Pattern[str], clauses: set[int]) -> set[int]:
+        """Those of `clauses` in a sentence where `pattern` matches."""
+        if not clauses:
+            return set()
+        spans = [m.span() for m in IN_SENTENCE[pattern].finditer(self.clauses)]
+        starts = [start for start, _ in spans]
+        return {c for c in clauses if (i := bisect(starts, c)) and c < spans[i - 1][1]}
 
     def claims(self) -> set[Claim]:
-        topic, acted = self.clause_hits(TOPIC), self.clause_hits(ACTED)
-        people, looked = self.clause_hits(PEOPLE), self.clause_hits(LOOKED)
-        change, settled = self.clause_hits(CHANGE), self.clause_hits(SETTLED)
-        found = {Claim.NOTHING_CHANGED} if self.clause_hits(UNCHANGED) else set()
-        if not (topic or acted or people or looked or change or settled):
-            return found
-        negated = self.clause_hits(DENIAL)
-        hedges = self.clause_hits(HEDGE)
-        conditional = self.sentence_hits(CONDITIONAL_LEAD)  # "If ..., I'll refund it."
+        if not self.clauses:
+            return set()
+        rare = RARE.search(self.clauses) is not None
+        people, looked, change, settled, unchanged = (
+            self.hits(pattern) if rare else set()
+            for pattern in (PEOPLE, LOOKED, CHANGE, SETTLED, UNCHANGED)
+        )
+        topic, acted = self.hits(TOPIC), self.hits(ACTED)
+        negated, hedges = self.hits(DENIAL), self.hits(HEDGE)
 
         def asserted(clauses: set[int]) -> set[int]:
-            return {c for c in clauses - negated - hedges if self.sentence_of(c) not in conditional}
+            plain = clauses - negated - hedges
+            return plain - self.within(CONDITIONAL_SENTENCE, plain)  # "If ..., I'll refund it."
 
         # a refund clause: a refund topic, or an action in a sentence about money
-        mentions = self.sentence_hits(REFUND_MENTION)
-        refund = topic | {c for c in acted if self.sentence_of(c) in mentions}
+        refund = topic | self.within(REFUND_MENTION, acted - topic)
+        found = self.refund_claims(asserted(refund & acted))
         if refund & negated:  # "not eligible", "can't refund", "the refund was not issued"
             found.add(Claim.REFUND_DENIED)
-        found |= self.refund_claims(asserted(refund & acted))
-        if asserted(people & self.clause_hits(HANDED)):
+        if people and asserted(people & self.hits(HANDED)):
             found.add(Claim.ESCALATED)
-        if change & negated:
+        if unchanged or change & negated:
             found.add(Claim.NOTHING_CHANGED)
-        if settled and asserted(settled & self.clause_hits(REQUEST)):
+        if settled and asserted(settled & self.hits(REQUEST)):
             found.add(Claim.RESOLVED)
         if asserted(looked):
             found.add(Claim.CHECKED)
-        if Claim.ALREADY_REFUNDED in found and not NEW_ACTION.search(self.text):
-            found.discard(Claim.REFUND_MADE)  # "... already refunded. The money went to your card."
         return found
 
     def refund_claims(self, done: set[int]) -> set[Claim]:
         """A refund told as done: a past one ("already", or a date in its sentence and no
-        new action in the clause) or one made now."""
+        new action in the clause) or one made now. A refund told both ways is the past one
+        unless the text tells of a new action ("... already refunded. The money went to
+        your card.")."""
         if not done:
             return set()
-        past, new = self.clause_hits(ALREADY), self.clause_hits(NEW_ACTION)
-        past_sentences = self.sentence_hits(ALREADY)
-        return {
-            Claim.ALREADY_REFUNDED
-            if c in past or (self.sentence_of(c) in past_sentences and c not in new)
-            else Claim.REFUND_MADE
-            for c in done
-        }
+        past = done & self.hits(ALREADY)
+        dated = self.within(ALREADY, done - past)
+        if dated:
+            past |= dated - self.hits(NEW_ACTION)
+        made = done - past
+        if past and made and not NEW_ACTION.search(self.text):
+            made = set()
+        told = ((Claim.ALREADY_REFUNDED, past), (Claim.REFUND_MADE, made))
+        return {claim for claim, clauses in told if clauses}
 
 
-def _positions(separator: re.Pattern[str], text: str) -> list[int]:
-    return [m.start() for m in separator.finditer(text)]
+RARE = _union(PEOPLE, LOOKED, CHANGE, SETTLED, UNCHANGED)
+"""Checked once before the five: most texts have none of them."""
+CONDITIONAL_SENTENCE = re.compile("\x03")
+CLAUSE_LEVEL = [TOPIC, ACTED, PEOPLE, LOOKED, CHANGE, SETTLED, UNCHANGED, DENIAL, HEDGE]
+CLAUSE_LEVEL += [HANDED, REQUEST, ALREADY, NEW_ACTION]
+IN_CLAUSE = {p: _in_clause(p) for p in CLAUSE_LEVEL}
+IN_SENTENCE = {p: _in_sentence(p) for p in (TRIGGER, REFUND_MENTION, ALREADY)}
+IN_SENTENCE[CONDITIONAL_SENTENCE] = re.compile("\x03[^\x00]*")  # the mark opens its sentence
 
 
 # ---- grounding -------------------------------------------------------------------------------

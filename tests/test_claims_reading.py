@@ -46,6 +46,6 @@ def test_a_word_starting_like_a_break_word_is_not_cut() -> None:
     assert claims("Thanks, assigned to a specialist who will contact you.") == {ESCALATED}
 
 
-def test_runs_of_whitespace_read_as_one_space() -> None:
+def test_runs_of_whitespace_between_words_read_like_one_space() -> None:
     assert claims("Your   refund \t has  been\t\tissued.") == {MADE}
     assert claims("I  can't   refund   it.") == {DENIED}
