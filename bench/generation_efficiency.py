@@ -107,10 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
+    from core.sampling import Sampling
     from policies.hf import HFPolicy
 
     model = args.model or default_model()
-    policy = HFPolicy(model, max_new_tokens=args.max_new_tokens, device=args.device)
+    policy = HFPolicy(
+        model, sampling=Sampling(max_turn_tokens=args.max_new_tokens), device=args.device
+    )
     recorder = Recorder(policy.model.generate)
     policy.model.generate = recorder  # type: ignore[method-assign]
     play_eval(policy, min(4, args.episodes), args.batch)  # warm-up: allocator, kernels

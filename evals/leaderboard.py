@@ -50,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from configs import ConfigError, load
 from core.files import atomic_write_text
 from core.records import Trajectory, read_jsonl
+from core.sampling import Sampling
 from evals import manifest as mf
 from evals import run
 from evals.deltas import compute_deltas
@@ -90,7 +91,7 @@ class LeaderboardConfig(BaseModel):
     n_resamples: int = Field(default=2000, ge=100)
     allow_incomplete: bool = False
     max_infra_failure_rate: float = Field(default=0.05, ge=0, le=1)
-    sampling: run.Sampling = Field(default_factory=run.Sampling)
+    sampling: Sampling = Field(default_factory=Sampling)
     cost: CostConfig = Field(default_factory=CostConfig)
     endpoint: EndpointOptions = Field(default_factory=EndpointOptions)
     suites: dict[str, list[SuiteEntry]] = Field(default_factory=dict)
@@ -192,7 +193,7 @@ def eval_argv(cfg: LeaderboardConfig, spec: ModelSpec, envs: list[str], split: s
         f"confidence={cfg.confidence}",
         f"max_infra_failure_rate={cfg.max_infra_failure_rate}",
         "resume=true",
-        *(f"sampling.{k}={v}" for k, v in cfg.sampling.model_dump().items()),
+        *(f"sampling.{k}={v}" for k, v in cfg.sampling.model_dump(exclude_none=True).items()),
         *(f"cost.{k}={_hydra(v)}" for k, v in cfg.cost.model_dump().items()),
         *(f"endpoint.{k}={v}" for k, v in cfg.endpoint.model_dump().items()),
     ]

@@ -10,7 +10,7 @@ seed's reproducible-configuration example, one immutable identifier per componen
                    `openai:<model>@<base_url>` for a remote endpoint (nothing to hash).
 * `tokenizer_sha`  sha256 over the tokenizer files (None when the policy has none).
 * `adapters`       `<folder>@<sha>` per PEFT adapter found (empty list when none).
-* `sampling`       temperature, top_p, max_new_tokens.
+* `sampling`       `core.sampling.Sampling`: temperature, top_p, top_k, token budgets, seed.
 * `input_sha`      one hash over every env's scenario-set hash (`scenario_sets`).
 * `reward_spec`    env → component → weight; `verifiers`: component → sha of its source.
 * `tools`          env → tool → version (`Toolbox.versions`).

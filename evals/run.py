@@ -54,6 +54,7 @@ from configs import ConfigError, load
 from core.files import FolderError, RunLock, atomic_write_text
 from core.policy import Policy
 from core.records import Trajectory, read_jsonl
+from core.sampling import Sampling
 from core.seeding import episode_seed
 from envs.base import ToolEnv
 from envs.rollout import EpisodeJob, rollout
@@ -70,13 +71,6 @@ MODEL_POLICIES = ("hf", "openai")
 TIMING_METRICS = frozenset({"latency_p95_ms", "cost_per_1k_tokens_usd"})
 EPISODES, METRICS, REPORT, MANIFEST = "episodes.jsonl", "metrics.json", "report.md", "manifest.json"
 Key = tuple[str, str, int]
-
-
-class Sampling(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    temperature: float = Field(default=0.0, ge=0)
-    top_p: float = Field(default=1.0, gt=0, le=1)
-    max_new_tokens: int = Field(default=512, ge=1)
 
 
 class EvalConfig(BaseModel):
@@ -210,12 +204,11 @@ def plan_jobs(cfg: EvalConfig) -> list[EnvPlan]:
 
 def make_policy(cfg: EvalConfig, env: str) -> Policy:
     """The policy that plays `env`: a model (shared by every env) or the env's scripted one."""
-    sampling = cfg.sampling.model_dump()
     if cfg.policy == "hf":
         from policies.hf import HFPolicy
 
         assert cfg.model is not None
-        return HFPolicy(cfg.model, seed=cfg.seed, **sampling)
+        return HFPolicy(cfg.model, sampling=cfg.sampling, seed=cfg.seed)
     if cfg.policy == "openai":
         from policies.openai_compat import OpenAICompatPolicy
 
@@ -224,8 +217,8 @@ def make_policy(cfg: EvalConfig, env: str) -> Policy:
             cfg.model,
             cfg.base_url,
             seed=cfg.seed,
+            sampling=cfg.sampling,
             max_concurrency=cfg.batch_size,
-            **sampling,
             **cfg.endpoint.model_dump(),
         )
     from policies.registry import make_policy as make_named

@@ -2,21 +2,21 @@
 
 Contract
 --------
-* `HFPolicy(path, temperature=0.0, top_p=1.0, max_new_tokens=512, seed=0, device=None)`
+* `HFPolicy(path, sampling=Sampling(), seed=0, device=None)` (`core.sampling`)
   loads the tokenizer and model with `local_files_only=True` (nothing is downloaded) on
   CUDA when available, else CPU, with the dtype stored in the folder.
 * `act(requests)` renders each request with `tokenizer.apply_chat_template(messages,
   tools=request.tools, add_generation_prompt=True)` (OpenAI-style `tool_calls` arguments
   are turned into dicts first, as HF templates expect), left-pads the batch and generates
-  once for the whole batch. `temperature == 0` is greedy; otherwise it samples with
-  `temperature` and `top_p`.
+  once for the whole batch, with `Sampling.generate_kwargs()`: `temperature == 0` is
+  greedy; otherwise it samples with `temperature`, `top_p` and `top_k` (0: no cut).
 * **Determinism**: each batch runs under `torch.random.fork_rng`, seeded by
   `batch_seed(seed, requests)` (the policy seed and every request's episode seed, scenario
   and turn), so the same episodes at the same turns draw the same tokens and the global
   RNG is left untouched.
 * **Long prompts** are truncated from the left by whole messages: the system message is
   kept, the oldest other messages are dropped (and tool results orphaned by the cut with
-  them) until the prompt fits in `context_length - max_new_tokens`. When the system
+  them) until the prompt fits in `context_length - max_turn_tokens`. When the system
   message and the last message alone do not fit, `ContextOverflowError` is raised (the
   rollout records the batch's episodes as policy errors).
 * `PolicyResponse.text` is the completion up to and including the first stop token,
@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from core.policy import PolicyRequest, PolicyResponse
+from core.sampling import Sampling
 
 KEEP_TAGS = ("<tool_call>", "</tool_call>", "<think>", "</think>", "<answer>", "</answer>")
 _UNBOUNDED = 1_000_000  # tokenizers without a limit report a huge model_max_length
@@ -79,9 +80,7 @@ class HFPolicy:
         self,
         model_path: str | Path,
         *,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        max_new_tokens: int = 512,
+        sampling: Sampling | None = None,
         seed: int = 0,
         device: str | None = None,
     ) -> None:
@@ -90,8 +89,8 @@ class HFPolicy:
 
         path = Path(model_path)
         self.name = f"hf:{path.name}"
-        self.temperature, self.top_p = temperature, top_p
-        self.max_new_tokens, self.seed = max_new_tokens, seed
+        self.sampling = sampling or Sampling()
+        self.max_new_tokens, self.seed = self.sampling.max_turn_tokens, seed
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
@@ -100,9 +99,9 @@ class HFPolicy:
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype="auto")
         self.model = model.to(self.device).eval()
         self.context_length = self._context_length()
-        if self.context_length <= max_new_tokens:
+        if self.context_length <= self.max_new_tokens:
             raise ContextOverflowError(
-                f"max_new_tokens={max_new_tokens} leaves no room for a prompt in "
+                f"sampling.max_turn_tokens={self.max_new_tokens} leaves no room for a prompt in "
                 f"{self.context_length} tokens of context"
             )
         self.stop_ids = self._stop_ids()
@@ -141,7 +140,7 @@ class HFPolicy:
                 raise ContextOverflowError(
                     f"{request.scenario_id} turn {request.turn}: the system message and the "
                     f"last message take {len(ids)} tokens; the model has {budget} for a prompt "
-                    f"({self.context_length} context - {self.max_new_tokens} max_new_tokens)"
+                    f"({self.context_length} context - {self.max_new_tokens} max_turn_tokens)"
                 )
             body = body[1:]
             while len(body) > 1 and body[0].get("role") == "tool":
@@ -159,11 +158,7 @@ class HFPolicy:
             "pad_token_id": self.tokenizer.pad_token_id,
             "eos_token_id": sorted(self.stop_ids),
         }
-        if self.temperature > 0:
-            kwargs.update(do_sample=True, temperature=self.temperature, top_p=self.top_p)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        return kwargs
+        return {**kwargs, **self.sampling.generate_kwargs()}
 
     def _response(self, ids: list[int], prompt_tokens: int, latency_ms: float) -> PolicyResponse:
         cut = next((i + 1 for i, token in enumerate(ids) if token in self.stop_ids), len(ids))

@@ -4,16 +4,17 @@
 
 Contract
 --------
-* `OpenAICompatPolicy(model, base_url, temperature=0.0, top_p=1.0, max_new_tokens=512,
-  seed=0, max_concurrency=8, timeout_s=60, connect_timeout_s=10, max_retries=4,
-  backoff_s=0.5, max_backoff_s=30, budget_s=600, timeout_retries=1,
+* `OpenAICompatPolicy(model, base_url, sampling=Sampling(), seed=0, max_concurrency=8,
+  timeout_s=60, connect_timeout_s=10, max_retries=4, backoff_s=0.5, max_backoff_s=30,
+  budget_s=600, timeout_retries=1,
   tool_format="openai")` talks to `POST {base_url}/chat/completions` with httpx. The key
   comes from `api_key` or the `OPENAI_API_KEY` environment variable (sent as
   `Authorization: Bearer ...`), if set.
 * `act(requests)` sends one request per episode, at most `max_concurrency` in flight (a
   thread pool over one pooled httpx client), and returns the responses in request order.
   Each body holds the model, the messages, the episode's tool schemas as `tools=` (when
-  it has any), temperature, top_p, `max_tokens` and a per-request `seed` (a hash of the
+  it has any), `Sampling.openai_params()` (temperature, top_p, `max_tokens` =
+  `max_turn_tokens`, and `top_k` when set) and a per-request `seed` (a hash of the
   policy seed, the episode seed and the turn; honoured by servers that support it).
 * **Retries**: HTTP 408/409/429/5xx, timeouts, dropped connections and bodies that are
   not a chat completion are retried up to `max_retries` times, waiting
@@ -59,6 +60,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.policy import PolicyRequest, PolicyResponse
+from core.sampling import Sampling
 from core.sanitize import clean_text, sanitize
 from policies.tool_formats import FORMATS, parse_tool_calls
 
@@ -101,9 +103,7 @@ class OpenAICompatPolicy:
         model: str,
         base_url: str,
         *,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        max_new_tokens: int = 512,
+        sampling: Sampling | None = None,
         seed: int = 0,
         max_concurrency: int = 8,
         timeout_s: float = 60.0,
@@ -121,7 +121,7 @@ class OpenAICompatPolicy:
             raise ValueError(f"tool_format: unknown format {tool_format!r}; known: {known}")
         self.name = f"openai:{model}"
         self.model, self.url = model, base_url.rstrip("/") + "/chat/completions"
-        self.sampling = {"temperature": temperature, "top_p": top_p, "max_tokens": max_new_tokens}
+        self.sampling = (sampling or Sampling()).openai_params()
         self.seed, self.max_retries, self.tool_format = seed, max_retries, tool_format
         self.backoff_s, self.max_backoff_s, self.budget_s = backoff_s, max_backoff_s, budget_s
         self.timeout_retries = timeout_retries

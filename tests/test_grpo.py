@@ -13,13 +13,14 @@ pytest.importorskip("torch")
 pytest.importorskip("trl")
 
 import envs
+from core.sampling import Sampling
 from envs.rollout import EpisodeJob
 from tests.conftest import lost_order_scenario
 from trainers import grpo
 from trainers.data import demonstrations, render_chat
 from trainers.manifest import MANIFEST_KEYS
 from trainers.tiny_model import build_tiny_model
-from trainers.token_rollout import Sampling, TokenPolicy, play
+from trainers.token_rollout import TokenPolicy, play
 
 SIZES = {"vocab_size": 1024, "hidden_size": 32, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1}
 EXPERT_TURNS = [

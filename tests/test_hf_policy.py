@@ -11,6 +11,7 @@ import pytest
 
 from core.policy import PolicyRequest
 from core.records import read_jsonl
+from core.sampling import Sampling
 from policies.hf import ContextOverflowError, HFPolicy, template_message
 from trainers.tiny_model import build_tiny_model
 
@@ -55,7 +56,7 @@ def request(*texts: str, seed: int = 7, turn: int = 0) -> PolicyRequest:
 
 
 def test_a_greedy_batch_is_left_padded_deterministic_and_reports_usage(tiny):
-    policy = HFPolicy(tiny, max_new_tokens=8)
+    policy = HFPolicy(tiny, sampling=Sampling(max_turn_tokens=8))
     assert policy.tokenizer.padding_side == "left"
     batch = [
         request("Where is my order?"),
@@ -73,7 +74,9 @@ def test_a_greedy_batch_is_left_padded_deterministic_and_reports_usage(tiny):
 
 
 def test_sampling_is_seeded_per_batch_and_leaves_the_global_rng_alone(tiny):
-    policy = HFPolicy(tiny, temperature=1.0, top_p=0.95, max_new_tokens=12, seed=3)
+    policy = HFPolicy(
+        tiny, sampling=Sampling(temperature=1.0, top_p=0.95, max_turn_tokens=12), seed=3
+    )
     batch = [request("Where is my order?", seed=1), request("Refund please", seed=2)]
     state = torch.get_rng_state()
     texts = [r.text for r in policy.act(batch)]
@@ -84,7 +87,7 @@ def test_sampling_is_seeded_per_batch_and_leaves_the_global_rng_alone(tiny):
 
 
 def test_tool_call_tags_survive_decoding_and_the_stop_token_does_not(tiny):
-    policy = HFPolicy(tiny, max_new_tokens=8)
+    policy = HFPolicy(tiny, sampling=Sampling(max_turn_tokens=8))
     call = '<tool_call>\n{"name": "get_order", "arguments": {"order_id": 1001}}\n</tool_call>'
     ids = policy.tokenizer(call, add_special_tokens=False)["input_ids"]
     eos = policy.tokenizer.eos_token_id
@@ -93,7 +96,7 @@ def test_tool_call_tags_survive_decoding_and_the_stop_token_does_not(tiny):
 
 
 def test_long_prompts_lose_their_oldest_messages_but_keep_the_system_message(tiny):
-    policy = HFPolicy(tiny, max_new_tokens=8)
+    policy = HFPolicy(tiny, sampling=Sampling(max_turn_tokens=8))
     long = request(*(f"message number {i} about order {1000 + i}" for i in range(12)))
     full = len(policy.encode(long))
     policy.context_length = full - 20 + policy.max_new_tokens
@@ -120,7 +123,7 @@ def test_tool_call_arguments_become_dicts_for_the_chat_template():
 
 def test_policy_hf_runs_an_eval_end_to_end(tiny, tmp_path):
     out = tmp_path / "run"
-    argv = ["policy=hf", f"model={tiny}", "limit=2", "sampling.max_new_tokens=8", f"out={out}"]
+    argv = ["policy=hf", f"model={tiny}", "limit=2", "sampling.max_turn_tokens=8", f"out={out}"]
     done = subprocess.run(
         [sys.executable, "-m", "evals.run", *argv],
         cwd=REPO,
@@ -134,5 +137,5 @@ def test_policy_hf_runs_an_eval_end_to_end(tiny, tmp_path):
     assert all(t.latency_ms and t.tokens and t.tokens.completion > 0 for t in episodes)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["llm_sha"].startswith("sha256:") and manifest["tokenizer_sha"]
-    assert manifest["adapters"] == [] and manifest["sampling"]["max_new_tokens"] == 8
+    assert manifest["adapters"] == [] and manifest["sampling"]["max_turn_tokens"] == 8
     assert (out / "metrics.json").is_file() and "report:" in done.stdout

@@ -207,7 +207,7 @@ def test_default_suite_with_scripted_hf_and_openai_models(tmp_path):
             tmp_path / "lb",
             "suite=default",
             "limit=2",
-            "sampling.max_new_tokens=8",
+            "sampling.max_turn_tokens=8",
             "cost.gpu_hour_usd=2.0",
             "endpoint.backoff_s=0.01",
             f"models=[expert,'tiny=hf:{tiny}','canned=openai:{url}:canned-1']",

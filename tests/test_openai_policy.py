@@ -331,7 +331,7 @@ def test_an_eval_against_transformers_serve(tmp_path):
             "limit=4",
             "batch_size=4",
             "max_turns=2",
-            "sampling.max_new_tokens=8",
+            "sampling.max_turn_tokens=8",
             f"out={out}",
         ]
         assert main(argv) == EXIT_OK
@@ -418,3 +418,24 @@ def test_any_reply_body_is_a_clean_response_or_an_endpoint_error(body):
     response.text.encode("utf-8")
     for call in response.message.get("tool_calls", []):
         assert isinstance(call["function"]["arguments"], str)
+
+
+def test_sampling_settings_of_the_eval_config_reach_the_request_body(server, tmp_path):
+    url, script = server
+    sampling = ["sampling.temperature=0.7", "sampling.top_p=0.9", "sampling.top_k=20"]
+    argv = eval_argv(url, tmp_path / "run", 1, *sampling, "sampling.max_turn_tokens=33")
+    assert main(argv) == EXIT_OK
+    body = script.bodies[0]
+    assert (body["temperature"], body["top_p"], body["top_k"], body["max_tokens"]) == (
+        0.7,
+        0.9,
+        20,
+        33,
+    )
+
+
+def test_top_k_is_left_out_of_the_request_when_not_set(server):
+    url, script = server
+    quick_policy(url).act([request("hello")])
+    assert "top_k" not in script.bodies[0]
+    assert (script.bodies[0]["temperature"], script.bodies[0]["max_tokens"]) == (0.0, 512)

@@ -208,11 +208,12 @@ def test_only_the_learner_tokens_are_trained_on(tmp_path: Path) -> None:
     pytest.importorskip("trl")
     from transformers import AutoTokenizer
 
+    from core.sampling import Sampling
     from envs.rollout import EpisodeJob
     from tests.test_grpo import SIZES, ScriptedLM
     from trainers.data import demonstrations, render_chat
     from trainers.tiny_model import build_tiny_model
-    from trainers.token_rollout import Sampling, TokenPolicy, play
+    from trainers.token_rollout import TokenPolicy, play
 
     corpus = [
         render_chat([m.to_chat() for m in t.messages], t.tools) for t in demonstrations(ENV, 8)

@@ -19,12 +19,13 @@ pytest.importorskip(
 )
 
 import envs
+from core.sampling import Sampling
 from envs.rollout import EpisodeJob, run_episode
 from policies.registry import make_policy
 from trainers import verl_agent_loop as va
 from trainers.data import demonstrations, render_chat, scenario_seed
 from trainers.tiny_model import build_tiny_model
-from trainers.token_rollout import Sampling, TokenPolicy, play
+from trainers.token_rollout import TokenPolicy, play
 
 SIZES = {"vocab_size": 1024, "hidden_size": 32, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1}
 ENV = "refund_agent"

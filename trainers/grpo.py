@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from configs import ConfigError
 from core.files import FolderError
+from core.sampling import Sampling
 from trainers.sft import (
     RoleSettings,
     check_env,
@@ -80,7 +81,7 @@ class EvalSpec(BaseModel):
     every: int = Field(default=3, ge=1)
     batch_size: int = Field(default=48, ge=1)
     temperature: float = Field(default=0.0, ge=0)
-    max_new_tokens: int = Field(default=128, ge=1)
+    max_turn_tokens: int = Field(default=128, ge=1)
 
 
 class GRPORunConfig(RoleSettings):
@@ -174,7 +175,7 @@ def write_manifest(cfg: GRPORunConfig, job: Any, env: Any, base: str, init: str 
         scenarios=job.scenarios,
         model=base,
         folder=folder,
-        sampling={k: getattr(sampling, k) for k in sampling.__dataclass_fields__},
+        sampling=sampling.model_dump(),
         config=cfg.model_dump(mode="json"),
         init_from=init,
     )
@@ -206,7 +207,7 @@ def evaluate_model(
         seed=seed,
         batch_size=spec.batch_size,
         out=str(out),
-        sampling={"temperature": spec.temperature, "max_new_tokens": spec.max_new_tokens},
+        sampling=Sampling(temperature=spec.temperature, max_turn_tokens=spec.max_turn_tokens),
     )
     plans = er.plan_jobs(cfg)
     for plan in plans:

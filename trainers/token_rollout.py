@@ -36,6 +36,7 @@ torch and transformers are imported inside the functions that use them.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,22 +44,11 @@ from typing import Any
 
 from core.policy import PolicyRequest, PolicyResponse
 from core.records import Trajectory
+from core.sampling import Sampling
 from envs.base import ToolEnv
 from envs.rollout import EpisodeJob, rollout
 
 EOS_TEXT = "<|im_end|>"
-
-
-@dataclass(frozen=True, slots=True)
-class Sampling:
-    """How the policy generates. `temperature=0` means greedy."""
-
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    max_turn_tokens: int = 96
-    max_episode_tokens: int = 768
-    seed: int | None = None  # seeds each act() call (seed + call index); None: global RNG
 
 
 @dataclass(slots=True)
@@ -94,6 +84,8 @@ class TokenPolicy:
         self.model = model
         self.tokenizer = tokenizer
         self.sampling = sampling
+        # the episode's token budget (None in `Sampling`: no cap beyond the turn caps)
+        self.episode_budget = sampling.max_episode_tokens or sys.maxsize
         self.name = name or getattr(model.config, "_name_or_path", "") or "hf"
         self.records: dict[Any, EpisodeTokens] = {}
         self.timings = {"generate": 0.0, "tokenize": 0.0}
@@ -142,7 +134,7 @@ class TokenPolicy:
             )
         frame = rendered[len(rec.rendered) :]
         frame = ("\n" if rec.closed else EOS_TEXT + "\n") + frame
-        rec.add(self._encode(frame), 0, self.sampling.max_episode_tokens)
+        rec.add(self._encode(frame), 0, self.episode_budget)
         rec.rendered = rendered
         return rec
 
@@ -155,7 +147,7 @@ class TokenPolicy:
         else:
             rec.closed = False
         allowed = self._allowed(rec)  # what this turn was allowed (generate cut it there)
-        rec.add(new_ids, 1, self.sampling.max_episode_tokens)
+        rec.add(new_ids, 1, self.episode_budget)
         if cut is None and len(new_ids) >= allowed and allowed < self.sampling.max_turn_tokens:
             rec.capped = True  # the episode budget, not the turn cap, stopped this turn
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
@@ -163,7 +155,7 @@ class TokenPolicy:
         return text
 
     def _allowed(self, rec: EpisodeTokens) -> int:
-        room = self.sampling.max_episode_tokens - len(rec.completion_ids)
+        room = self.episode_budget - len(rec.completion_ids)
         return max(0, min(self.sampling.max_turn_tokens, room))
 
     # ---- templating and generation ----------------------------------------------------
@@ -209,20 +201,11 @@ class TokenPolicy:
         return [row[:n] for row, n in zip(new, allowed, strict=True)]
 
     def _sampling_kwargs(self) -> dict[str, Any]:
-        s = self.sampling
-        kwargs: dict[str, Any] = {
+        return {
             "use_cache": True,
             "pad_token_id": self.tokenizer.pad_token_id,
             "eos_token_id": self.stop_ids,
-        }
-        if s.temperature <= 0:
-            return {**kwargs, "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        return {
-            **kwargs,
-            "do_sample": True,
-            "temperature": s.temperature,
-            "top_p": s.top_p,
-            "top_k": s.top_k,  # 0 = off (not the generation config's default of 50)
+            **self.sampling.generate_kwargs(),
         }
 
 

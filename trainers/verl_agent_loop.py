@@ -62,10 +62,11 @@ from verl.experimental.agent_loop.agent_loop import (
 )
 from verl.workers.rollout.replica import TokenOutput
 
+from core.sampling import Sampling
 from envs.base import ToolEnv
 from envs.rollout import EpisodeJob
 from scenarios.schema import Scenario
-from trainers.token_rollout import Episode, EpisodeTokens, Sampling, TokenPolicy, play
+from trainers.token_rollout import Episode, EpisodeTokens, TokenPolicy, play
 from trainers.verl_data import AGENT_NAME
 
 VERL_VERSION = "0.9.1"
@@ -233,8 +234,9 @@ class ToolgymAgentLoop(AgentLoopBase):
             scenario = shelf.scenarios.get(str(row["scenario_id"]))
             if scenario is None:
                 raise KeyError(f"env '{name}' split '{split}' has no scenario {row['scenario_id']}")
-            sampling = Sampling(
-                max_turn_tokens=self.max_turn_tokens, max_episode_tokens=self.response_length
+            sampling = Sampling(  # budgets only: verl's sampling_params drive generation
+                max_turn_tokens=min(self.max_turn_tokens, self.response_length),
+                max_episode_tokens=self.response_length,
             )
             policy = ServerTokenPolicy(
                 self.server_manager, self.tokenizer, sampling, sampling_params, loop

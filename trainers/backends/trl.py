@@ -36,31 +36,26 @@ import math
 import os
 import time
 from collections import Counter, defaultdict
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from configs import ConfigError
 from core.records import Execution
+from core.sampling import Sampling
 from envs.base import ToolEnv
 from envs.rollout import EpisodeJob
 from trainers.backends import GRPOJob, GRPOResult
 from trainers.data import grpo_rows, parse_job
-from trainers.token_rollout import Episode, Sampling
+from trainers.token_rollout import Episode
 
 CHECKPOINTS, METRICS, TRACKER, FINAL = "checkpoints", "metrics.jsonl", "tb", "final"
+SAMPLING_KEYS = ("temperature", "top_p", "top_k", "max_turn_tokens", "max_episode_tokens")
 TOTAL = "total"  # the env's weighted total: the only reward TRL trains on
 
 
 def sampling_of(trainer: dict[str, Any], seed: int) -> Sampling:
-    return Sampling(
-        temperature=float(trainer["temperature"]),
-        top_p=float(trainer["top_p"]),
-        top_k=int(trainer["top_k"]),
-        max_turn_tokens=int(trainer["max_turn_tokens"]),
-        max_episode_tokens=int(trainer["max_episode_tokens"]),
-        seed=seed,
-    )
+    """The rollouts' `Sampling`: the trainer section's keys of the same names."""
+    return Sampling(**{key: trainer[key] for key in SAMPLING_KEYS}, seed=seed)
 
 
 class EpisodeRollouts:
@@ -101,7 +96,7 @@ class EpisodeRollouts:
         from trainers.token_rollout import TokenPolicy, play
 
         step_seed = self.sampling.seed * 1_000_003 + trainer.state.global_step
-        sampling = replace(self.sampling, seed=step_seed)
+        sampling = self.sampling.model_copy(update={"seed": step_seed})
         self.cursor = 0
         with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator) as model:
             policy = TokenPolicy(model, trainer.processing_class, sampling, name="grpo")
