@@ -69,11 +69,12 @@ TESTS: dict[str, list[str]] = {
         "tests/test_hostile_input.py",
     ],
     "tools/schema.py": [
+        "tests/test_tool_schema_values.py",
         "tests/test_tool_schema.py",
         "tests/test_tools_json_schema.py",
         "tests/test_toolbox.py",
     ],
-    "rewards/claims.py": ["tests/test_claims.py"],
+    "rewards/claims.py": ["tests/test_claims.py", "tests/test_claims_reading.py"],
     "rewards/freshness.py": ["tests/test_stale_report.py"],
     "rewards/code_checks.py": ["tests/test_debug_search_api.py"],
     "rewards/handoff.py": [

@@ -27,8 +27,6 @@ import dataclasses
 import inspect
 import json
 import re
-import types
-import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,7 +36,6 @@ from pydantic_core import PydanticSerializationError, SchemaValidator, to_json
 
 from core.records import ErrorKind, Termination
 
-JSON_NATIVE_TYPES = (int, float, str, bool, type(None), list, dict, Any)
 TOOL_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 DEFAULT_TIMEOUT_S = 2.0
 JSON_TYPE_NAMES = {
@@ -131,7 +128,7 @@ def function_schema(name: str, description: str, parameters: dict[str, Any]) -> 
         "type": "function",
         "function": {"name": name, "description": description, "parameters": parameters},
     }
-    return json.dumps(schema, ensure_ascii=False)
+    return json.dumps(schema)
 
 
 # ---- @tool: typed Python functions ---------------------------------------------------
@@ -139,33 +136,28 @@ def function_schema(name: str, description: str, parameters: dict[str, Any]) -> 
 class PydanticArguments:
     """Arguments checked by a strict pydantic model; a call that fails is looked at again
     as the JSON it was sent as, so dates, enums, tuples, decimals and UUIDs take their JSON
-    encoding while `"12"` stays a string (strict JSON mode never coerces).
+    encoding while `"12"` stays a string (strict JSON mode never coerces). Arguments that
+    cannot be written as JSON (an arbitrary object) keep the Python verdict.
 
-    Every field has its parameter's name as alias; a name pydantic cannot use as a field
-    (`_x` would become a private attribute and vanish, `schema` or `model_x` would shadow
-    the model's own) gets the field name `p<index>` instead, so every name works."""
+    Fields are named `p<index>`, each with its parameter's name as alias: a parameter name
+    pydantic cannot use as a field (`_x` would become a private attribute and vanish,
+    `schema` or `model_x` would shadow the model's own) works like any other."""
 
     model: type[BaseModel]
     fields: tuple[tuple[str, str], ...]  # (field name, parameter name)
     parameter_names: tuple[str, ...]
-    plain_names: bool  # every field is named as its parameter (the common, cheaper case)
     validator: SchemaValidator  # the model's own, looked up once
-    json_encoded_types: bool  # some parameter takes a JSON encoding (date, enum, ...)
 
     def check(self, tool_name: str, arguments: dict[str, Any]) -> dict[str, Any] | CallError:
         try:
             try:
                 model = self.validator.validate_python(arguments, strict=True)  # common case
             except ValidationError as python_error:
-                if not self.json_encoded_types:
-                    raise  # JSON-native parameters: JSON mode would say the same
                 model = self._as_json(arguments, python_error)
         except ValidationError as exc:
             return describe_validation_error(tool_name, self.parameter_names, exc)
         except Exception as exc:  # hostile input (recursion, ...): still the agent's call
             return unchecked_error(tool_name, exc)
-        if self.plain_names:
-            return dict(model.__dict__)
         values = model.__dict__
         return {param: values[field] for field, param in self.fields}
 
@@ -198,41 +190,20 @@ def tool(
             if param.name not in hints:
                 raise TypeError(f"tool '{tool_name}': parameter '{param.name}' needs a type hint")
             default = ... if param.default is inspect.Parameter.empty else param.default
-            field_name = param.name if _plain_field_name(param.name) else f"p{index}"
+            field_name = f"p{index}"
             fields[field_name] = (hints[param.name], Field(default, alias=param.name))
             names.append((field_name, param.name))
         model = create_model(  # type: ignore[call-overload]
-            f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid", strict=True), **fields
+            f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
         )
-        plain = all(field == param for field, param in names)
         parameter_names = tuple(p for _, p in names)
-        validator = model.__pydantic_validator__
-        encoded = not all(_json_native(hints[p.name]) for p in parameters)
-        checker = PydanticArguments(model, tuple(names), parameter_names, plain, validator, encoded)
+        checker = PydanticArguments(
+            model, tuple(names), parameter_names, model.__pydantic_validator__
+        )
         schema = function_schema(tool_name, summary, model_parameters(model, arg_docs))
         return Tool(tool_name, summary, func, checker, schema, version, ends_episode, timeout_s)
 
     return build(fn) if fn is not None else build
-
-
-def _json_native(annotation: Any) -> bool:
-    """True if strict Python validation of parsed JSON already accepts every valid value
-    (ints, strings, lists, ...); False (conservatively) for anything that may travel in a
-    JSON encoding: dates, enums, tuples, decimals, UUIDs, nested models, unknown types."""
-    if annotation in JSON_NATIVE_TYPES:
-        return True
-    origin = typing.get_origin(annotation)
-    if origin is typing.Literal:
-        return all(type(value) in JSON_NATIVE_TYPES for value in typing.get_args(annotation))
-    if origin is typing.Annotated:
-        return _json_native(typing.get_args(annotation)[0])
-    if origin in (list, dict, typing.Union, types.UnionType):
-        return all(_json_native(arg) for arg in typing.get_args(annotation))
-    return False
-
-
-def _plain_field_name(name: str) -> bool:
-    return not name.startswith(("_", "model_")) and not hasattr(BaseModel, name)
 
 
 def tool_from_json_schema(
@@ -293,7 +264,7 @@ def model_parameters(model: type[BaseModel], arg_docs: dict[str, str]) -> dict[s
     """The `parameters` JSON Schema of an argument model, self-contained (`$defs` kept)."""
     json_schema = model.model_json_schema(by_alias=True)
     properties: dict[str, Any] = {}
-    for prop, spec in json_schema.get("properties", {}).items():
+    for prop, spec in json_schema["properties"].items():
         spec = {k: v for k, v in spec.items() if k != "title"}
         if prop in arg_docs:
             spec["description"] = arg_docs[prop]
