@@ -213,3 +213,29 @@ def test_our_keys_and_verls_are_told_apart() -> None:
     assert theirs == ["trainer.nnodes=2", "+actor_rollout_ref.x=1"]
     merged, replaced = launcher.merge_overrides(["a.b=1", "c=2"], ["a.b=3"])
     assert merged == ["c=2", "a.b=3"] and replaced == ["a.b"]
+
+
+@needs_verl
+def test_a_multi_agent_role_reaches_the_data_and_the_agent_loop(tiny: Path, tmp_path: Path) -> None:
+    import envs
+
+    args = _args(tiny, tmp_path, "trainer.n_gpus_per_node=1", "role=lookup", env="refund_handoff")
+    _, config, out = launcher.prepare(args)
+    assert dict(config.toolgym.env_kwargs) == {"role": "lookup"}  # every env the loop builds
+    row = _rows(out / "data" / "train.parquet")[0]
+    lookup = envs.make_raw("refund_handoff", split="train", role="lookup")
+    acting = envs.make_raw("refund_handoff", split="train")
+    where = row["extra_info"]
+    opening = [
+        m["content"] for m in lookup.begin(where["scenario_id"], seed=where["seed"]).messages
+    ]
+    assert [m["content"] for m in row["prompt"]] == opening  # the lookup agent's view
+    assert opening != [m["content"] for m in acting.begin(where["scenario_id"]).messages]
+
+
+@needs_verl
+def test_a_role_for_an_env_without_roles_exits_2_naming_it(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert launcher.main(_args(tiny, tmp_path, "role=lookup")) == 2
+    assert "role" in capsys.readouterr().err

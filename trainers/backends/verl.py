@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from configs import ConfigError
 from trainers import plan as capacity
+from trainers.sft import RoleSettings
 from trainers.verl_data import AGENT_NAME as AGENT_LOOP
 
 EXIT_OK, EXIT_CONFIG = 0, 2
@@ -100,8 +101,7 @@ class PlanSpec(BaseModel):
     usable: float = Field(gt=0, le=1)
 
 
-class VerlRunConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class VerlRunConfig(RoleSettings):
     env: str
     backend: str = "verl"
     model: str | None
@@ -222,7 +222,9 @@ def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def run_folder(cfg: VerlRunConfig) -> Path:
     from trainers.sft import model_tag
 
-    return Path(cfg.out or f"runs/verl/{cfg.env}-{model_tag(cfg.model or 'model')}").resolve()
+    role = f"-{cfg.role}" if cfg.role else ""
+    tag = model_tag(cfg.model or "model")
+    return Path(cfg.out or f"runs/verl/{cfg.env}{role}-{tag}").resolve()
 
 
 # ---- model, prompt budget, capacity -----------------------------------------------------------
@@ -232,7 +234,8 @@ def resolve_model(cfg: VerlRunConfig) -> str:
 
     assert cfg.model is not None
     if cfg.model == "sft":
-        final = Path(cfg.sft_out or f"runs/sft/{cfg.env}-tiny") / "final"
+        role = f"-{cfg.role}" if cfg.role else ""
+        final = Path(cfg.sft_out or f"runs/sft/{cfg.env}{role}-tiny") / "final"
         if not (final / "config.json").is_file():
             raise ConfigError(f"model: sft: no SFT checkpoint at {final} (run trainers.sft first)")
         return str(final.resolve())
@@ -308,10 +311,10 @@ def prepare(argv: Sequence[str]) -> tuple[VerlRunConfig, Any, Path]:
 
     ours, theirs = split_overrides(argv)
     cfg = load_run_config(ours)
-    check_env(cfg.env)
+    env_kwargs = ({"max_turns": cfg.max_turns} if cfg.max_turns else {}) | cfg.role_kwargs()
+    check_env(cfg.env, env_kwargs)
     model = resolve_model(cfg)
     tokenizer, hf_config = load_tokenizer_and_config(model)
-    env_kwargs = {"max_turns": cfg.max_turns} if cfg.max_turns else {}
     rows = split_rows(cfg.env, "train", cfg.seed, env_kwargs)
     tools = envs.make_raw(cfg.env, split="train", **env_kwargs).begin(rows[0]["scenario_id"]).tools
     prompt_len = cfg.max_prompt_length or longest_prompt(rows, tools, tokenizer)
