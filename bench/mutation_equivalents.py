@@ -131,4 +131,6 @@ EQUIVALENT: dict[str, str] = {
         f"{_R}x__tokenize__mutmut_{i}": "the end token's text is never compared or shown"
         for i in (65, 72)
     },
+    "rewards.handoff.x__acted_on_error__mutmut_19": "a report's recipient never plays in the "
+    "reporter's turn (a turn is one role's, and no role reports to itself): > and >= agree",
 }

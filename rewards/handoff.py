@@ -41,6 +41,7 @@ NO_INFO = re.compile(r"\b(didn'?t|did not) (get|receive)\b", re.IGNORECASE)
 REFUND_CLAIMS = ("refund complete", "refund issued", "refunded your", "have refunded", "i refunded")
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+SENTENCE_END = re.compile(r"[\s.]+$")  # the spaces and periods that end a sentence
 ACTION_TOOLS = ("issue_refund",)
 REFUND_WEIGHTS = {
     "handoff_info": 1.0,
@@ -162,7 +163,7 @@ def refund_wrong_final_response(trajectory: Trajectory, scenario: Any) -> float:
     reply = trajectory.final_answer
     if reply is None:
         return 1.0
-    handed_over = any(h["from"] == "lookup" for h in handoffs(trajectory))  # it reported
+    handed_over = bool(handoffs(trajectory))  # the acting role asked, and got an answer
     refunded = bool(_refunds_of(trajectory, scenario.order_id))
     wrong = (
         (claims_refund(reply) and (not refunded or scenario.expected.report == "error"))
@@ -261,7 +262,7 @@ def tagged_answer(text: str) -> str | None:
 
 def expression_of(message: str) -> str:
     """The expression a message hands over: the text after the last `⇒`, else all of it."""
-    return message.rsplit("⇒", 1)[-1].strip().rstrip(".")
+    return SENTENCE_END.sub("", message.rpartition("⇒")[2]).strip()
 
 
 def expression_value(message: str) -> float | None:
@@ -274,7 +275,7 @@ def expression_value(message: str) -> float | None:
 def reported_values(message: str) -> set[float]:
     """The numbers a result states: after its last `=` (all of them when it has none), so
     the operands of "8 + 2 - 5 = 6" are not taken for its value."""
-    return numbers(message.rsplit("=", 1)[-1])
+    return numbers(message.rpartition("=")[2])
 
 
 def final_value(trajectory: Trajectory) -> float | None:

@@ -327,6 +327,18 @@ def test_the_word_error_in_a_request_is_not_an_error_report() -> None:
     assert scores(seed_123(ask, *REFUNDED_123)) == (PERFECT, 2.0)
 
 
+def test_a_lookup_asked_with_the_word_error_has_not_received_an_error_report() -> None:
+    # The lookup partner tries issue_refund (not its tool: rejected) after a request that
+    # says "error": a request is not a report, so nobody acted on an error report.
+    ask = handoff("lookup", "Look up order #123; an error on our side refunded nothing.")
+    lookup = Turns(refund(42, 123), handoff("acting", REPORT_123))
+    trajectory = seed_123(ask, *REFUNDED_123, lookup=lookup)
+    assert [(c.agent, c.name) for c in trajectory.tool_calls][:2] == [
+        ("acting", "handoff"), ("lookup", "issue_refund"),
+    ]  # fmt: skip
+    assert scores(trajectory) == (PERFECT, 2.0)
+
+
 def test_claiming_a_refund_after_an_error_report_without_making_one_breaks_the_chain() -> None:
     # The lookup reports "error: ..."; no refund is made, but the reply claims one: info -1,
     # wrong 1, and no escalation (role 0). Total -2.
@@ -362,6 +374,13 @@ def test_a_malformed_call_costs_the_role_and_counts_as_wasted() -> None:
     trajectory = seed_123(MALFORMED, ASK_123, *REFUNDED_123)
     expected = components(role_execution=0.0, wasted_calls=pytest.approx(1 / 3))
     assert scores(trajectory) == (expected, pytest.approx(1 - 1 / 3))
+
+
+def test_each_wasted_call_counts() -> None:
+    # 2 of 4 acting calls wasted (malformed, a handoff to "boss"): 0.5; role 0. Total 0.5.
+    boss = handoff("boss", "Look up order #123.")
+    trajectory = seed_123(MALFORMED, boss, ASK_123, *REFUNDED_123)
+    assert scores(trajectory) == (components(role_execution=0.0, wasted_calls=0.5), 0.5)
 
 
 def test_a_handoff_to_a_role_it_may_not_reach_is_wasted() -> None:
@@ -520,15 +539,22 @@ def test_a_result_that_does_not_carry_the_answer_breaks_the_chain() -> None:
     assert scores(math(ASK_CARLY, ANSWER, calculator=done)) == (MATH_NO_INFO_CREDIT, 0.0)
 
 
-def test_a_result_stating_a_wrong_value_breaks_the_chain_though_an_operand_is_the_answer() -> None:
-    # "8 + 2 - 5 = 6": its value is 6; the 5 among the operands is not the result.
-    six = Turns(calculator("8 + 2 - 5"), handoff("coordinator", "8 + 2 - 5 = 6"))
+@pytest.mark.parametrize("report", ["8 + 2 - 5 = 6", "8 + 2 - 5 = 5 + 1 = 6"])
+def test_a_result_states_the_value_after_its_last_equals_sign(report: str) -> None:
+    # The value is 6; the 5 among the operands, or in a step before, is not the result:
+    # info -1 though the coordinator answers 5.
+    six = Turns(calculator("8 + 2 - 5"), handoff("coordinator", report))
     assert scores(math(ASK_CARLY, ANSWER, calculator=six)) == (MATH_NO_INFO_CREDIT, 0.0)
 
 
 @pytest.mark.parametrize(
     "equation",
-    ["8 + 2 - 5", "Start with 8. Buys 2, sells 5 ⇒ 8 + 2 - 5.", "8 + 2 ⇒ 10 - 5 ⇒ 8 + 2 - 5"],
+    [
+        "8 + 2 - 5",
+        "Start with 8. Buys 2, sells 5 ⇒ 8 + 2 - 5.",
+        "8, less the 5 sold after buying 2 ⇒ 8 - (5 - 2).",  # "(5 - 2)." alone does not parse
+        "8 + 2 ⇒ 10 - 5 ⇒ 8 + 2 - 5",
+    ],
 )
 def test_the_equation_is_read_after_the_last_arrow_without_a_final_period(equation: str) -> None:
     assert scores(math(ASK_CARLY, ANSWER, equation=writes(equation))) == (MATH_PERFECT, 2.0)
