@@ -252,8 +252,8 @@ class _Text:
         if not clauses:
             return set()
         spans = [m.span() for m in IN_SENTENCE[pattern].finditer(self.clauses)]
-        starts = [start for start, _ in spans]
-        return {c for c in clauses if (i := bisect(starts, c)) and c < spans[i - 1][1]}
+        ends = [end for _, end in spans]  # the first sentence ending after a clause holds it
+        return {c for c in clauses if (i := bisect(ends, c)) < len(spans) and spans[i][0] <= c}
 
     def claims(self) -> set[Claim]:
         if not self.clauses:
@@ -298,7 +298,7 @@ class _Text:
             past |= dated - self.hits(NEW_ACTION)
         made = done - past
         if past and made and not NEW_ACTION.search(self.text):
-            made = set()
+            return {Claim.ALREADY_REFUNDED}
         told = ((Claim.ALREADY_REFUNDED, past), (Claim.REFUND_MADE, made))
         return {claim for claim, clauses in told if clauses}
 
