@@ -7,7 +7,9 @@ seed's reproducible-configuration example, one immutable identifier per componen
 
 * `llm_sha`        the model: `sha256:<hex>` over a local model folder's weight files (names
                    and bytes, sorted); `scripted:<name>@<sha of its classes' source files>`;
-                   `openai:<model>@<base_url>` for a remote endpoint (nothing to hash).
+                   `openai:<model>@<base_url>[#<hash>]` for a remote endpoint, the hash
+                   over what its `GET /models` says of the model (vLLM: weights path,
+                   context length), when it says anything.
 * `tokenizer_sha`  sha256 over the tokenizer files (None when the policy has none).
 * `adapters`       `<folder>@<sha>` per PEFT adapter found (empty list when none).
 * `sampling`       `core.sampling.Sampling`: temperature, top_p, top_k, token budgets, seed.

@@ -244,7 +244,13 @@ def build_manifest(
         llm = mf.model_sha(folder) or f"path:{folder.resolve()}"
         tokenizer, adapters = mf.tokenizer_sha(folder), mf.adapters(folder)
     elif cfg.policy == "openai":
+        from policies.openai_compat import served_model
+
+        assert cfg.model is not None and cfg.base_url is not None
         llm = f"openai:{cfg.model}@{cfg.base_url}"
+        served = served_model(cfg.base_url, cfg.model)
+        if served is not None:  # other weights behind the same name: another model
+            llm += "#" + mf.combined_hash({key: str(value) for key, value in served.items()})
     else:
         assert policies is not None
         shas = sorted({mf.source_sha(policy) for policy in policies.values()})

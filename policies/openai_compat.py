@@ -76,6 +76,29 @@ class EndpointError(RuntimeError):
         self.retryable = retryable
 
 
+# what `GET /models` says about a served model that stays put across server restarts
+# (vLLM: the weights' path and the context length; `created` and permission ids do not)
+SERVED_MODEL_FIELDS = ("id", "owned_by", "root", "parent", "max_model_len")
+
+
+def served_model(
+    base_url: str, model: str, *, api_key: str | None = None, timeout_s: float = 5.0
+) -> dict[str, Any] | None:
+    """The endpoint's own description of `model` (`GET {base_url}/models`), stable fields
+    only; None when the server does not say (no such route, no such entry, unreachable)."""
+    key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        answer = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=timeout_s)
+        entries = answer.json().get("data") if answer.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and entry.get("id") == model:
+            return {k: entry[k] for k in SERVED_MODEL_FIELDS if entry.get(k) is not None}
+    return None
+
+
 class EndpointOptions(BaseModel):
     """The `endpoint:` block of an eval config: how hard to try a server."""
 

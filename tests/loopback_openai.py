@@ -30,6 +30,8 @@ class Script:
 
     plan: list[str] = field(default_factory=list)
     default: str = "ok"
+    # `GET /v1/models` answers with these entries (vLLM's shape); None: 404, as some servers
+    models: list[dict[str, Any]] | None = None
     stall_s: float = 2.0
     bodies: list[dict[str, Any]] = field(default_factory=list)
     auth: list[str | None] = field(default_factory=list)
@@ -78,6 +80,12 @@ def build_app(script: Script) -> Any:
         # ensure_ascii: a lone surrogate goes out as the escape "\ud800", as a buggy server's would
         data = json.dumps(payload, ensure_ascii=True).encode()
         return Response(data, status_code=status, headers=headers, media_type="application/json")
+
+    @app.get("/v1/models")
+    async def models() -> Response:
+        if script.models is None:
+            return reply(404, {"error": {"message": "not found"}})
+        return reply(200, {"object": "list", "data": script.models})
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:

@@ -439,3 +439,39 @@ def test_top_k_is_left_out_of_the_request_when_not_set(server):
     quick_policy(url).act([request("hello")])
     assert "top_k" not in script.bodies[0]
     assert (script.bodies[0]["temperature"], script.bodies[0]["max_tokens"]) == (0.0, 512)
+
+
+VLLM_ENTRY = {
+    "id": "canned-1",
+    "object": "model",
+    "created": 1764680000,
+    "owned_by": "vllm",
+    "root": "/models/qwen2.5-7b-instruct",
+    "parent": None,
+    "max_model_len": 32768,
+    "permission": [{"id": "modelperm-1a2b", "created": 1764680000}],
+}
+
+
+def test_the_manifest_names_the_weights_the_server_says_it_serves(server, tmp_path):
+    url, script = server
+    script.models = [dict(VLLM_ENTRY, id="other"), VLLM_ENTRY]
+    assert main(eval_argv(url, tmp_path / "a", 1)) == EXIT_OK
+    first = json.loads((tmp_path / "a" / "manifest.json").read_text())["llm_sha"]
+    assert first.startswith(f"openai:canned-1@{url}#") and len(first.split("#")[1]) == 16
+    # a restart gives new timestamps and permission ids: the same model
+    script.models = [dict(VLLM_ENTRY, created=1, permission=[{"id": "modelperm-zz"}])]
+    assert main(eval_argv(url, tmp_path / "b", 1)) == EXIT_OK
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["llm_sha"] == first
+
+
+def test_resume_is_refused_when_other_weights_are_served_under_the_same_name(
+    server, tmp_path, capsys
+):
+    url, script = server
+    out = tmp_path / "run"
+    script.models = [VLLM_ENTRY]
+    assert main(eval_argv(url, out, 1)) == EXIT_OK
+    script.models = [dict(VLLM_ENTRY, root="/models/qwen2.5-7b-instruct-finetuned")]
+    assert main([*eval_argv(url, out, 2), "resume=true"]) == 2
+    assert "llm_sha" in capsys.readouterr().err
