@@ -3,6 +3,7 @@ shown and the error message an agent reads, each written out by hand in full."""
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -10,7 +11,8 @@ import pytest
 from pydantic import AfterValidator
 
 from core.records import ErrorKind, Termination
-from tools.schema import CallError, render_tools_prompt, tool, tool_from_json_schema
+from tests.test_tool_schema import Address, Unit
+from tools.schema import CallError, Tool, render_tools_prompt, tool, tool_from_json_schema
 
 PATTERN = "^[a-zA-Z0-9_-]{1,64}$"
 PLAIN = {"name": "f", "description": "d", "parameters": {"type": "object"}}
@@ -25,27 +27,31 @@ def mismatch(path: str, expected: str, got: str) -> CallError:
     return CallError(ErrorKind.TYPE_MISMATCH, message)
 
 
-@tool
-def lookup(ctx: Any, order_id: int, note: str = "none", rush: bool = False) -> str:
-    """Look up an order
-    by its number.
+def make_lookup() -> Tool:
+    """Tools are built inside each test, so that the test runs the code that builds them."""
 
-    Args:
-        order_id (int): The order's
-            number.
-        note: Free text.
+    def lookup(ctx: Any, order_id: int, note: str = "none", rush: bool = False) -> str:
+        """Look up an order
+        by its number.
 
-    Returns:
-        order_id: the number, echoed back.
-    """
-    return f"{ctx}:{order_id}:{note}:{rush}"
+        Args:
+            order_id (int): The order's
+                number.
+            note: Free text.
+
+        Returns:
+            order_id: the number, echoed back.
+        """
+        return f"{ctx}:{order_id}:{note}:{rush}"
+
+    return tool(lookup)
 
 
 # ---- the schema a model is shown ------------------------------------------------------
 
 
 def test_the_schema_is_the_openai_function_form_with_docstring_descriptions() -> None:
-    assert lookup.schema == {
+    assert make_lookup().schema == {
         "type": "function",
         "function": {
             "name": "lookup",
@@ -62,7 +68,7 @@ def test_the_schema_is_the_openai_function_form_with_docstring_descriptions() ->
             },
         },
     }
-    assert lookup.description == "Look up an order by its number."
+    assert make_lookup().description == "Look up an order by its number."
 
 
 def test_a_tool_without_a_docstring_or_parameters_has_an_empty_schema() -> None:
@@ -81,12 +87,17 @@ def test_a_tool_without_a_docstring_or_parameters_has_an_empty_schema() -> None:
     }
 
 
-def documented(header: str, section: str) -> Any:
+def probe_with(doc: str) -> dict[str, Any]:
+    """The function schema of a one-parameter tool (`x: int`) documented by `doc`."""
+
     def probe(ctx: Any, x: int) -> str:
         return "ok"
 
-    probe.__doc__ = f"Probe.\n\n{header}\n    x: The x.\n{section}\n    x: Not about x.\n"
+    probe.__doc__ = doc
     return tool(probe).schema["function"]
+
+
+X_DOCUMENTED = {"type": "integer", "description": "The x."}
 
 
 @pytest.mark.parametrize("header", ["Args:", "Arguments:", "Parameters:"])
@@ -94,36 +105,49 @@ def documented(header: str, section: str) -> Any:
 def test_each_arguments_header_is_read_and_each_other_section_is_not(
     header: str, section: str
 ) -> None:
-    function = documented(header, section)
+    function = probe_with(f"Probe.\n\n{header}\n    x: The x.\n{section}\n    x: Not about x.\n")
     assert function["description"] == "Probe."
-    assert function["parameters"]["properties"]["x"] == {"type": "integer", "description": "The x."}
+    assert function["parameters"]["properties"]["x"] == X_DOCUMENTED
 
 
-def test_summary_lines_after_a_section_are_not_the_summary() -> None:
-    def probe(ctx: Any) -> str:
-        """Probe.
-
-        Returns:
-            Text.
-        """
-        return "ok"
-
-    assert tool(probe).description == "Probe."
+def test_a_section_before_the_arguments_does_not_end_them() -> None:
+    function = probe_with("Probe.\n\nReturns:\n    Text.\n\nArgs:\n    x: The x.\n")
+    assert function["parameters"]["properties"]["x"] == X_DOCUMENTED
 
 
 def test_an_arguments_line_before_any_argument_is_ignored() -> None:
-    def probe(ctx: Any, x: int) -> str:
-        """Probe.
+    function = probe_with("Probe.\n\nArgs:\n    (all in integers)\n    x: The x.\n")
+    assert function["parameters"]["properties"]["x"] == X_DOCUMENTED
 
-        Args:
-            (all in integers)
-            x: The x.
-        """
+
+def test_summary_lines_after_a_section_are_not_the_summary() -> None:
+    assert probe_with("Probe.\n\nReturns:\n    Text.\n")["description"] == "Probe."
+
+
+def test_nested_models_and_enums_are_kept_in_defs() -> None:
+    def ship(ctx: Any, where: Address, unit: Unit = Unit.CELSIUS) -> str:
         return "ok"
 
-    assert tool(probe).schema["function"]["parameters"]["properties"]["x"] == {
-        "type": "integer",
-        "description": "The x.",
+    assert tool(ship).schema["function"]["parameters"] == {
+        "type": "object",
+        "properties": {
+            "where": {"$ref": "#/$defs/Address"},
+            "unit": {"$ref": "#/$defs/Unit", "default": "celsius"},
+        },
+        "required": ["where"],
+        "additionalProperties": False,
+        "$defs": {
+            "Address": {
+                "type": "object",
+                "title": "Address",
+                "properties": {
+                    "street": {"type": "string", "title": "Street"},
+                    "zip_code": {"type": "integer", "title": "Zip Code"},
+                },
+                "required": ["street", "zip_code"],
+            },
+            "Unit": {"type": "string", "title": "Unit", "enum": ["celsius", "fahrenheit"]},
+        },
     }
 
 
@@ -198,25 +222,26 @@ def test_a_parameter_without_a_type_hint_is_refused() -> None:
 
 
 def test_calling_a_tool_runs_its_body_with_the_context() -> None:
-    assert lookup("ctx", order_id=7) == "ctx:7:none:False"
+    assert make_lookup()("ctx", order_id=7) == "ctx:7:none:False"
 
 
 def test_with_handler_swaps_the_body_and_leaves_the_tool_as_it_was() -> None:
-    other = lookup.with_handler(lambda ctx, **kwargs: sorted(kwargs))
+    original = make_lookup()
+    other = original.with_handler(lambda ctx, **kwargs: sorted(kwargs))
     assert other("ctx", order_id=7, note="n") == ["note", "order_id"]
-    assert (other.name, other.schema) == ("lookup", lookup.schema)
-    assert lookup("ctx", order_id=7) == "ctx:7:none:False"
+    assert (other.name, other.schema) == ("lookup", original.schema)
+    assert original("ctx", order_id=7) == "ctx:7:none:False"
 
 
 # ---- validating a call's arguments ---------------------------------------------------
 
 
 def test_valid_arguments_come_back_with_defaults_filled() -> None:
-    assert lookup.validate({"order_id": 7}) == {"order_id": 7, "note": "none", "rush": False}
+    assert make_lookup().validate({"order_id": 7}) == {"order_id": 7, "note": "none", "rush": False}
 
 
 def test_a_missing_and_an_unexpected_argument_are_reported_together() -> None:
-    assert lookup.validate({"note": "x", "color": "red"}) == CallError(
+    assert make_lookup().validate({"note": "x", "color": "red"}) == CallError(
         ErrorKind.MISSING_ARGUMENT,
         "ERROR: Missing required parameter 'order_id' for tool 'lookup'; "
         "Unexpected parameter 'color' for tool 'lookup' "
@@ -232,7 +257,7 @@ def test_an_argument_to_a_tool_without_parameters_says_none_are_expected() -> No
 
 
 def test_arguments_that_are_not_an_object_are_a_mismatch_of_the_arguments() -> None:
-    assert lookup.validate(["a"]) == mismatch("arguments", "object", "array ['a']")  # type: ignore[arg-type]
+    assert make_lookup().validate(["a"]) == mismatch("arguments", "object", "array ['a']")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -246,12 +271,12 @@ def test_arguments_that_are_not_an_object_are_a_mismatch_of_the_arguments() -> N
     ],
 )
 def test_json_type_mismatches_name_the_json_types(arguments: dict, error: CallError) -> None:
-    assert lookup.validate(arguments) == error
+    assert make_lookup().validate(arguments) == error
 
 
 def test_a_shown_value_of_60_characters_is_shown_whole() -> None:
     value = "x" * 58  # its repr, quotes included, is 60 characters
-    assert lookup.validate({"order_id": value}) == mismatch(
+    assert make_lookup().validate({"order_id": value}) == mismatch(
         "order_id", "integer", f"string '{value}'"
     )
 
@@ -259,7 +284,20 @@ def test_a_shown_value_of_60_characters_is_shown_whole() -> None:
 def test_a_shown_value_over_60_characters_is_cut_to_57_and_an_ellipsis() -> None:
     value = "x" * 59  # repr of 61 characters: the quote and 56 x are kept
     got = "string '" + "x" * 56 + "..."
-    assert lookup.validate({"order_id": value}) == mismatch("order_id", "integer", got)
+    assert make_lookup().validate({"order_id": value}) == mismatch("order_id", "integer", got)
+
+
+class Thing:
+    def __str__(self) -> str:
+        return "thing-text"
+
+    def __repr__(self) -> str:
+        return "Thing()"
+
+
+def test_a_value_of_another_type_is_shown_by_its_type_name_and_text() -> None:
+    error = mismatch("order_id", "integer", "Thing thing-text")
+    assert make_lookup().validate({"order_id": Thing()}) == error
 
 
 class Unprintable:
@@ -271,22 +309,24 @@ class Unprintable:
 
 def test_a_value_that_cannot_be_printed_is_shown_as_unprintable() -> None:
     error = mismatch("order_id", "integer", "Unprintable (unprintable)")
-    assert lookup.validate({"order_id": Unprintable()}) == error
+    assert make_lookup().validate({"order_id": Unprintable()}) == error
 
 
 OPTIONS = tuple(f"option{i:02d}" for i in range(30))
 
 
-@tool
-def pick(ctx: Any, choice: Literal[OPTIONS]) -> str:  # type: ignore[valid-type]
-    """Pick one of thirty options."""
-    return choice
+def make_pick() -> Tool:
+    def pick(ctx: Any, choice: Literal[OPTIONS]) -> str:  # type: ignore[valid-type]
+        """Pick one of thirty options."""
+        return choice
+
+    return tool(pick)
 
 
 def test_an_invalid_value_message_is_cut_at_200_characters() -> None:
     detail = "Input should be " + ", ".join(f"'{o}'" for o in OPTIONS[:-1]) + " or 'option29'"
     assert len(detail) > 200
-    assert pick.validate({"choice": "option30"}) == CallError(
+    assert make_pick().validate({"choice": "option30"}) == CallError(
         ErrorKind.INVALID_VALUE, f"ERROR: Invalid value for parameter 'choice': {detail[:200]}"
     )
 
@@ -295,34 +335,48 @@ def crash(value: int) -> int:
     raise RuntimeError("bug in the check")
 
 
-@tool
-def fragile(ctx: Any, x: Annotated[int, AfterValidator(crash)]) -> str:
-    """A tool whose own check crashes."""
-    return "ok"
+def make_fragile() -> Tool:
+    def fragile(ctx: Any, x: Annotated[int, AfterValidator(crash)]) -> str:
+        """A tool whose own check crashes."""
+        return "ok"
+
+    return tool(fragile)
 
 
 def test_a_check_that_crashes_is_an_invalid_value_naming_the_exception() -> None:
-    assert fragile.validate({"x": 1}) == CallError(
+    assert make_fragile().validate({"x": 1}) == CallError(
         ErrorKind.INVALID_VALUE,
         "ERROR: Arguments of tool 'fragile' could not be checked: RuntimeError",
     )
 
 
-@tool
-def schedule(ctx: Any, items: list[int], day: date) -> str:
-    """A list and a date (the date travels JSON-encoded)."""
-    return "ok"
+def make_schedule() -> Tool:
+    def schedule(ctx: Any, items: list[int], day: date, ratio: float = 1.0) -> str:
+        """A list and a date (the date travels JSON-encoded)."""
+        return "ok"
+
+    return tool(schedule)
 
 
 def test_a_json_encoded_parameter_is_read_from_its_json_text() -> None:
-    assert schedule.validate({"items": [1], "day": "2026-02-01"}) == {
+    assert make_schedule().validate({"items": [1], "day": "2026-02-01"}) == {
         "items": [1],
         "day": date(2026, 2, 1),
+        "ratio": 1.0,
     }
 
 
+def test_a_nan_float_is_accepted_beside_a_json_encoded_parameter_too() -> None:
+    # A float parameter takes NaN when every argument passes the Python check ...
+    alone = make_schedule().validate({"items": [], "day": date(2026, 2, 1), "ratio": math.nan})
+    assert isinstance(alone, dict) and math.isnan(alone["ratio"])
+    # ... and also when the date comes as JSON text, read in JSON mode.
+    encoded = make_schedule().validate({"items": [], "day": "2026-02-01", "ratio": math.nan})
+    assert isinstance(encoded, dict) and math.isnan(encoded["ratio"])
+
+
 def test_arguments_that_cannot_be_written_as_json_keep_the_python_verdict() -> None:
-    assert schedule.validate({"items": {1, 2}, "day": Unprintable()}) == CallError(
+    assert make_schedule().validate({"items": {1, 2}, "day": Unprintable()}) == CallError(
         ErrorKind.TYPE_MISMATCH,
         "ERROR: Type mismatch in parameter 'items': expected array, got set {1, 2}; "
         "Invalid value for parameter 'day': Input should be a valid date",

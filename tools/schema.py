@@ -38,6 +38,8 @@ from core.records import ErrorKind, Termination
 
 TOOL_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 DEFAULT_TIMEOUT_S = 2.0
+ARGS_HEADERS = ("Args:", "Arguments:", "Parameters:")  # docstring sections read
+SECTION_HEADERS = (*ARGS_HEADERS, "Returns:", "Raises:", "Examples:")
 JSON_TYPE_NAMES = {
     str: "string",
     int: "integer",
@@ -143,7 +145,6 @@ class PydanticArguments:
     pydantic cannot use as a field (`_x` would become a private attribute and vanish,
     `schema` or `model_x` would shadow the model's own) works like any other."""
 
-    model: type[BaseModel]
     fields: tuple[tuple[str, str], ...]  # (field name, parameter name)
     parameter_names: tuple[str, ...]
     validator: SchemaValidator  # the model's own, looked up once
@@ -197,9 +198,7 @@ def tool(
             f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
         )
         parameter_names = tuple(p for _, p in names)
-        checker = PydanticArguments(
-            model, tuple(names), parameter_names, model.__pydantic_validator__
-        )
+        checker = PydanticArguments(tuple(names), parameter_names, model.__pydantic_validator__)
         schema = function_schema(tool_name, summary, model_parameters(model, arg_docs))
         return Tool(tool_name, summary, func, checker, schema, version, ends_episode, timeout_s)
 
@@ -238,31 +237,29 @@ def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
     """Split a Google-style docstring into its summary and `Args:` descriptions."""
     summary_lines: list[str] = []
     args: dict[str, str] = {}
-    section = "summary"
-    current: str | None = None
+    section: str | None = None  # the header of the section we are in (None: the summary)
+    current: str | None = None  # the argument being described
     for line in doc.splitlines():
         stripped = line.strip()
-        if stripped in ("Args:", "Arguments:", "Parameters:"):
-            section = "args"
+        if stripped in SECTION_HEADERS:
+            section = stripped
+        elif not stripped:
             continue
-        if stripped in ("Returns:", "Raises:", "Examples:"):
-            section = "other"
-            continue
-        if section == "summary" and stripped:
+        elif section is None:
             summary_lines.append(stripped)
-        elif section == "args" and stripped:
+        elif section in ARGS_HEADERS:
             match = re.match(r"^(\w+)(?:\s*\([^)]*\))?:\s*(.*)$", stripped)
             if match:
                 current = match.group(1)
                 args[current] = match.group(2)
-            elif current:
+            elif current is not None:
                 args[current] += " " + stripped
     return " ".join(summary_lines), args
 
 
 def model_parameters(model: type[BaseModel], arg_docs: dict[str, str]) -> dict[str, Any]:
     """The `parameters` JSON Schema of an argument model, self-contained (`$defs` kept)."""
-    json_schema = model.model_json_schema(by_alias=True)
+    json_schema = model.model_json_schema()  # properties named by alias (pydantic's default)
     properties: dict[str, Any] = {}
     for prop, spec in json_schema["properties"].items():
         spec = {k: v for k, v in spec.items() if k != "title"}
@@ -329,7 +326,7 @@ def describe_validation_error(
 ) -> CallError:
     """Turn pydantic's errors into one agent-readable message."""
     errors: list[tuple[ErrorKind, str]] = []
-    for error in exc.errors(include_url=False):
+    for error in exc.errors():
         param = parameter_path(error["loc"])
         etype = error["type"]
         if etype == "missing":
