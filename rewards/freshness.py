@@ -36,12 +36,24 @@ def flags_stale(answer: str) -> bool:
 
 
 def gives_figure(answer: str, period: str, growth_pct: float) -> bool:
-    """The answer names the period and its growth (`-0.6%`, or `0.6%` with a decline word)."""
+    """The answer names the period and its growth (`-0.6%`, or `0.6%` with a decline word),
+    each figure read whole: `17.4%` or `-7.4%` does not give `7.4%`."""
     if period not in answer:
         return False
-    if f"{growth_pct:.1f}%" in answer:
+    figure = f"{growth_pct:.1f}"
+    if says_percent(answer, figure):
         return True
-    return growth_pct < 0 and f"{abs(growth_pct):.1f}%" in answer and bool(DECLINE.search(answer))
+    negative = figure.startswith("-")
+    return negative and says_percent(answer, figure[1:]) and bool(DECLINE.search(answer))
+
+
+def says_percent(answer: str, figure: str) -> bool:
+    """`figure`% stands in `answer` as a whole number (no digit, point or minus before it)."""
+    return re.search(rf"(?<![\d.-]){re.escape(figure)}%", answer) is not None
+
+
+def _answer(trajectory: Trajectory) -> str:
+    return trajectory.final_answer or ""
 
 
 def checked_date(trajectory: Trajectory) -> bool:
@@ -53,12 +65,12 @@ def checked_date(trajectory: Trajectory) -> bool:
 
 def used_current_state(trajectory: Trajectory, scenario: Any) -> float:
     today = scenario.now.date().isoformat()
-    claims = TODAY_CLAIM.findall(trajectory.final_answer or "")
+    claims = TODAY_CLAIM.findall(_answer(trajectory))
     return float(checked_date(trajectory) and all(claim == today for claim in claims))
 
 
 def correct(trajectory: Trajectory, scenario: Any) -> float:
-    answer = trajectory.final_answer or ""
+    answer = _answer(trajectory)
     flagged = flags_stale(answer)
     latest = gives_figure(answer, scenario.latest_period, scenario.latest_growth_pct)
     if scenario.stale:
@@ -67,7 +79,7 @@ def correct(trajectory: Trajectory, scenario: Any) -> float:
 
 
 def violations(trajectory: Trajectory, scenario: Any) -> list[str]:
-    answer = trajectory.final_answer or ""
+    answer = _answer(trajectory)
     found = []
     if scenario.stale and not flags_stale(answer):
         found.append("trusted_stale_attachment")
