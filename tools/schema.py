@@ -164,7 +164,7 @@ class PydanticArguments:
 
     def _as_json(self, arguments: dict[str, Any], python_error: ValidationError) -> BaseModel:
         try:
-            encoded = to_json(arguments, inf_nan_mode="constants")
+            encoded = to_json(arguments)  # NaN and infinities as constants (the default)
         except (PydanticSerializationError, ValueError):
             raise python_error from None  # not JSON data: Python's verdict stands
         return self.validator.validate_json(encoded, strict=True)
