@@ -145,6 +145,17 @@ def test_bad_calls_get_the_house_error_messages(
     assert outcome.execution is Execution.ERROR
 
 
+@pytest.mark.parametrize("value", [3, None, ["c"]])
+def test_a_wrong_type_for_an_enum_is_one_type_mismatch_not_also_an_invalid_value(
+    value: Any,
+) -> None:
+    # 3 is not one of ['c', 'f'] either, but saying so twice tells the model nothing more
+    outcome = run(tool_from_json_schema(MCP_WEATHER, echo), {"city": "Oslo", "unit": value})
+    assert outcome.error_kind is ErrorKind.TYPE_MISMATCH
+    assert outcome.text.startswith("ERROR: Type mismatch in parameter 'unit': expected string")
+    assert "Invalid value" not in outcome.text and ";" not in outcome.text
+
+
 @pytest.mark.parametrize(("field", "value"), [("unit", "kelvin"), ("days", 9)])
 def test_enum_and_range_violations_name_the_parameter(field: str, value: Any) -> None:
     outcome = run(tool_from_json_schema(MCP_WEATHER, echo), {"city": "Oslo", field: value})

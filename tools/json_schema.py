@@ -213,9 +213,14 @@ class JsonSchemaArguments:
 
     def check(self, tool_name: str, arguments: dict[str, Any]) -> dict[str, Any] | CallError:
         try:
+            found = list(self.validator.iter_errors(arguments))
+            # a value of the wrong type also fails its enum/const (3 is not one of ['c', 'f']):
+            # the type mismatch alone says it
+            mistyped = {tuple(e.absolute_path) for e in found if e.validator == "type"}
             errors = [
                 item
-                for error in self.validator.iter_errors(arguments)
+                for error in found
+                if error.validator == "type" or tuple(error.absolute_path) not in mistyped
                 for item in self._describe(tool_name, error)
             ]
             if errors:
