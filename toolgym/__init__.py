@@ -19,6 +19,7 @@ from core.records import (
     ErrorKind,
     Execution,
     Fault,
+    InfrastructureError,
     Message,
     Termination,
     ToolCallRecord,
@@ -35,7 +36,7 @@ from scenarios.loader import ScenarioFileError, load_scenarios
 from scenarios.schema import Scenario
 from tools.calls import parse_action
 from tools.sandbox import Sandbox
-from tools.schema import Tool, tool
+from tools.schema import Tool, tool, tool_from_json_schema
 from tools.toolbox import Toolbox, ToolInputError, ToolResult
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "ErrorKind",
     "Execution",
     "Fault",
+    "InfrastructureError",
     "Message",
     "Policy",
     "PolicyRequest",
@@ -84,4 +86,5 @@ __all__ = [
     "tool_call_text",
     "tool_execution",
     "tool_format",
+    "tool_from_json_schema",
 ]
