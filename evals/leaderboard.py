@@ -3,7 +3,9 @@
 Contract
 --------
 * **Suite** (`evals.suite`): a declared list of `{env, split}` (`configs/leaderboard.yaml`,
-  key `suites`); `default` is every registered env on its `eval` split. Every model plays the same
+  key `suites`; a new one on the command line: `'+suites.NAME=[{env: my_env, split: eval}]'`);
+  `default` is every registered env on its `eval` split, an env's name that env's `eval`
+  split. Every model plays the same
   episodes: the first `limit` scenarios of each split × `epochs`, seeded as `evals.run`
   seeds them.
 * **Models**: a scripted policy name (it must exist for every env of the suite), `hf:PATH`

@@ -3,7 +3,8 @@
 Contract
 --------
 * `load_suite(name, declared)` returns a suite's `SuiteEntry` list (`{env, split}`):
-  one declared under `name`, or `default`, every registered env on its `eval` split.
+  one declared under `name`; `default`, every registered env on its `eval` split; or a
+  registered env's name, that env on its `eval` split.
   An unknown or empty suite is a `ConfigError` naming it.
 * `suite_keys(entries, epochs, limit)` lists the (env, scenario_id, epoch) episodes of the
   suite, planned by `evals.run` (first `limit` scenarios per split, file order).
@@ -33,16 +34,21 @@ class SuiteEntry(BaseModel):
 
 
 def load_suite(name: str, declared: dict[str, list[SuiteEntry]]) -> list[SuiteEntry]:
-    """The suite's entries: declared by name, or `default` (every registered env, eval)."""
+    """The suite's entries: declared by name, `default` (every registered env), an env's name."""
     import envs
 
     if name in declared:
         entries = declared[name]
     elif name == "default":
         entries = [SuiteEntry(env=name) for name in envs.ENVS.names()]
+    elif name in envs.ENVS.names():  # an env's own name: its frozen eval split
+        entries = [SuiteEntry(env=name)]
     else:
         known = ", ".join(["default", *declared])
-        raise ConfigError(f"suite: unknown suite '{name}'; declared: {known}")
+        raise ConfigError(
+            f"suite: unknown suite '{name}'; declared: {known}; "
+            f"or an env's name (its eval split): {', '.join(envs.ENVS.names())}"
+        )
     if not entries:
         raise ConfigError(f"suites.{name}: the suite lists no env")
     return entries

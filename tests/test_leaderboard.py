@@ -178,6 +178,27 @@ def test_bad_config_exits_2_naming_the_key(argv, message, tmp_path, capsys):
     assert err.startswith("evals.leaderboard: bad config: ") and message in err
 
 
+def test_a_suite_named_after_an_env_is_that_env_s_eval_split():
+    # an env author ranks models on their own env without declaring a suite first
+    from evals.suite import SuiteEntry, load_suite
+
+    assert load_suite("math_tools", {}) == [SuiteEntry(env="math_tools", split="eval")]
+    declared = {"math_tools": [SuiteEntry(env="refund_agent")]}
+    assert load_suite("math_tools", declared) == declared["math_tools"]  # declared wins
+
+
+def test_an_unknown_suite_lists_the_declared_suites_and_the_envs():
+    from configs import ConfigError
+    from evals.suite import load_suite
+
+    with pytest.raises(ConfigError) as caught:
+        load_suite("nope", {})
+    assert str(caught.value) == (
+        "suite: unknown suite 'nope'; declared: default; or an env's name (its eval split): "
+        + ", ".join(envs.ENVS.names())
+    )
+
+
 def test_model_specs():
     assert parse_model("openai:http://127.0.0.1:8000/v1:qwen") == leaderboard.ModelSpec(
         "qwen", "openai", "qwen", "http://127.0.0.1:8000/v1"
