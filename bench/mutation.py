@@ -83,7 +83,7 @@ TESTS: dict[str, list[str]] = {
         "tests/test_multi_agent.py",
         "tests/test_handoff_reward_values.py",
     ],
-    "evals/audit.py": ["tests/test_audit.py"],
+    "evals/audit.py": ["tests/test_audit.py", "tests/test_audit_values.py"],
 }
 
 # the packages mutmut copies into mutants/ (everything the tests import or read)

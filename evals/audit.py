@@ -20,12 +20,14 @@ Contract
   slice is within `tolerance` of the expert's or above it
   (`ties` / `beats`), or when an adversary whose deviation is a failure by the env's own
   terms (`may_succeed` false; failure modes are judged on reward only) gets success credit
-  on such an episode (`success`). Each finding names the components where the adversary
-  is at or above the expert, and prints an example episode.
-* **Output**: a table of mean reward gaps (adversary − expert; `.` where it never
-  deviated), the findings, and with `out=DIR` `report.json` and `examples.jsonl` (the
-  example episodes, adversary then expert). Exit 0: no finding; 1: findings; 2: bad
-  config.
+  on such an episode (`success`). Each finding names the weighted components on which the
+  adversary earns at least the expert's reward (a penalty counts with its negative
+  weight: a larger penalty is a lower reward), and prints an example episode.
+* **Output**: a note naming the scenarios (the first five) where the expert itself is
+  more than `tolerance` below the env's maximum, a table of mean reward gaps (adversary −
+  expert; `.` where it never deviated), the findings, and with `out=DIR` `report.json`
+  (indented by two) and `examples.jsonl` (the example episodes, adversary then expert).
+  Exit 0: no finding; 1: findings; 2: bad config.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ class Row:
     deviating: int
     expert_mean: float
     adversary_mean: float
-    at_or_above: list[str] = field(default_factory=list)  # components not below the expert
+    at_or_above: list[str] = field(default_factory=list)  # components it earns as much on
     successes: list[str] = field(default_factory=list)  # scenario ids with unearned success
     verdict: str = "pass"  # pass | ties | beats | success | same (never deviated)
     example: str | None = None  # a scenario id showing the finding
@@ -172,13 +174,13 @@ def play(
     jobs = [
         EpisodeJob(
             scenario,
-            episode_seed(cfg.seed, cfg.env, scenario.content_hash, 0),
-            metadata={"audit": hints.get(scenario.id, {})},
+            episode_seed(cfg.seed, cfg.env, scenario.content_hash),
+            metadata={"audit": hints.get(scenario.id)},
         )
         for scenario in scenarios
     ]
     make_env = lambda: envs.make_raw(cfg.env, split=cfg.split)  # noqa: E731
-    batch = min(cfg.batch_size, max(1, len(jobs)))
+    batch = min(cfg.batch_size, len(jobs))  # no more live episodes than jobs
     return {t.scenario_id: t for t in rollout(make_env, policy, jobs, batch_size=batch)}
 
 
@@ -236,8 +238,10 @@ def compare(
     expert_runs: dict[str, Trajectory],
     runs: dict[str, Trajectory],
     tolerance: float,
+    weights: dict[str, float],
 ) -> list[Row]:
-    """One row per slice (and `all`) of the expert's episodes."""
+    """One row per slice (and `all`) of the expert's episodes; `weights`: the env's reward
+    weights (a penalty's negative weight makes a higher value a lower reward)."""
     by_slice: dict[str, list[str]] = defaultdict(list)
     for sid, trajectory in expert_runs.items():
         for tag in [*trajectory.slices, ALL]:
@@ -253,7 +257,7 @@ def compare(
             row.verdict = "same"
             rows.append(row)
             continue
-        row.at_or_above = _components_at_or_above(pairs, tolerance)
+        row.at_or_above = _components_at_or_above(pairs, tolerance, weights)
         if not player.may_succeed:
             row.successes = [a.scenario_id for _, a in deviating if a.success]
         if row.gap > tolerance:
@@ -268,15 +272,15 @@ def compare(
 
 
 def _components_at_or_above(
-    pairs: list[tuple[Trajectory, Trajectory]], tolerance: float
+    pairs: list[tuple[Trajectory, Trajectory]], tolerance: float, weights: dict[str, float]
 ) -> list[str]:
-    names = sorted({name for e, _ in pairs for name in e.reward_components})
-    return [
-        name
-        for name in names
-        if mean(a.reward_components.get(name, 0.0) for _, a in pairs)
-        >= mean(e.reward_components.get(name, 0.0) for e, _ in pairs) - tolerance
-    ]
+    """The weighted components on which the adversary earns at least the expert's reward."""
+    names = sorted({name for e, _ in pairs for name in e.reward_components if weights.get(name)})
+
+    def earned(name: str, side: int) -> float:
+        return weights[name] * mean(pair[side].reward_components[name] for pair in pairs)
+
+    return [name for name in names if earned(name, 1) >= earned(name, 0) - tolerance]
 
 
 def _example_id(deviating: list[tuple[Trajectory, Trajectory]], row: Row) -> str:
@@ -354,16 +358,18 @@ def write_out(
 ) -> None:
     out.mkdir(parents=True, exist_ok=True)
     report = {
-        "config": cfg.model_dump(mode="json"),
+        "config": cfg.model_dump(),
         "rows": [asdict(row) for row in rows],
         "findings": [asdict(row) for row in findings],
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    with (out / "examples.jsonl").open("w", encoding="utf-8") as fh:
-        for row in findings:
-            if row.example is not None:
-                fh.write(runs[row.adversary][row.example].to_json() + "\n")
-                fh.write(expert[row.example].to_json() + "\n")
+    (out / "report.json").write_bytes((json.dumps(report, indent=2) + "\n").encode())
+    examples = [
+        f"{episode.to_json()}\n"
+        for row in findings
+        if row.example is not None
+        for episode in (runs[row.adversary][row.example], expert[row.example])
+    ]
+    (out / "examples.jsonl").write_bytes("".join(examples).encode())
 
 
 # ---- the command --------------------------------------------------------------------------
@@ -383,7 +389,10 @@ def audit(cfg: AuditConfig) -> tuple[list[Row], dict[str, dict[str, Trajectory]]
     expert = play(cfg, expert_player.make(), scenarios, {})
     hints = audit_hints(expert)
     runs = {p.name: play(cfg, p.make(), scenarios, hints) for p in adversaries}
-    rows = [row for p in adversaries for row in compare(p, expert, runs[p.name], cfg.tolerance)]
+    weights = dict(env.rubric.weights)
+    rows = [
+        row for p in adversaries for row in compare(p, expert, runs[p.name], cfg.tolerance, weights)
+    ]
     context = {"expert": expert, "max_total": env.rubric.max_total, "slices": _slices(expert)}
     return rows, runs, context
 
@@ -401,7 +410,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"evals.audit: bad config: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     expert: dict[str, Trajectory] = context["expert"]
-    below = sorted(sid for sid, t in expert.items() if t.reward < context["max_total"] - 1e-9)
+    below = sorted(
+        sid for sid, t in expert.items() if t.reward < context["max_total"] - cfg.tolerance
+    )
     print(
         f"audit of {cfg.env} ({cfg.split}, {len(expert)} scenarios): expert mean reward "
         f"{mean(t.reward for t in expert.values()):.3f} of {context['max_total']:.3f}; "
