@@ -13,7 +13,19 @@ _D = "evals.deltas."
 _R = "evals.rules."
 _LOCALE = "no encoding means the locale's: UTF-8 here and in CI"
 _CODEC = '"UTF-8" names the same codec as "utf-8"'
+_C = "tools.calls."
+_SHORT = (
+    "a call body of at most 308 characters cannot hold a 309-digit number (a 1025-bit integer, "
+    "a float past 1.8e308 written without exponent) or 10,001 values: sanitising it or not "
+    "gives the same call"
+)
 EQUIVALENT: dict[str, str] = {
+    f"{_C}x__plainly_json__mutmut_3": _SHORT,
+    f"{_C}x__plainly_json__mutmut_4": _SHORT,
+    f"{_C}x__plainly_json__mutmut_10": "64 brackets nest at most 64 containers, levels 0..63, "
+    "which sanitize allows: sanitising them or not gives the same call",
+    f"{_C}xǁ_Blocksǁnext__mutmut_3": "a tag found exactly at the position is found there "
+    "again by the re-search: the same blocks, one short search more",
     **{
         f"rewards.refund.x__checked_before__mutmut_{i}": "the initial state is only ever "
         "compared with 'ok' and 'error'"
