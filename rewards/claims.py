@@ -62,12 +62,14 @@ def _words(*patterns: str) -> re.Pattern[str]:
     """Any of `patterns` at a word start, in lower-cased text. The alternatives are grouped
     by their first letter (`r(?:efund|eimburs)`, `(?:i|we)x` read as `ix|wex`): re tests
     an alternative's first letter before entering it, so a word start costs about one test
-    per letter rather than one per alternative."""
+    per letter rather than one per alternative. (An alternative whose first letter is
+    repeated, `s?ent`, would not compile: none is.)"""
     by_letter: dict[str, list[str]] = {}
     for alternative in (word for pattern in patterns for word in _spelled_out(pattern)):
-        plain = alternative[0].isalpha() and alternative[1:2] not in ("?", "*", "+", "{")
-        key = alternative[0] if plain else alternative
-        by_letter.setdefault(key, []).append(alternative[1:] if plain else "")
+        if alternative[0].isalpha():
+            by_letter.setdefault(alternative[0], []).append(alternative[1:])
+        else:
+            by_letter.setdefault(alternative, []).append("")
     grouped = [f"{key}(?:{'|'.join(rests)})" for key, rests in by_letter.items()]
     compiled = re.compile(r"\b(?:" + "|".join(grouped) + ")")
     ALTERNATIVES[compiled] = patterns

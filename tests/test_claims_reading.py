@@ -85,6 +85,15 @@ def test_an_action_in_a_sentence_without_money_asserts_no_refund() -> None:
     assert claims("About your order, it was processed yesterday.") == set()
 
 
+def test_an_amount_is_a_refund_topic_that_can_be_denied() -> None:
+    # no refund word: the dollar amount is what the sentence is about
+    assert claims("I'm sorry, but $39.99 can't be returned to your card.") == {DENIED}
+
+
+def test_an_amount_alone_is_no_action() -> None:
+    assert claims("Your order of $39.99 is still in transit.") == set()
+
+
 def test_a_date_or_already_elsewhere_in_the_sentence_makes_the_refund_a_past_one() -> None:
     assert claims("Previously, your refund was issued.") == {ALREADY}
 
