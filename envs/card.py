@@ -47,6 +47,7 @@ class EnvCard:
     headline_metrics: tuple[str, ...] = ("success@1", "reward")
     data_files: tuple[str, ...] = ()
     version: str | None = None  # the distribution version of the package shipping the env
+    roles: tuple[str, ...] = ()  # a multi-agent env's roles (`role=`, `partners=`)
 
     @property
     def train_split(self) -> str:
@@ -55,6 +56,19 @@ class EnvCard:
     @property
     def eval_split(self) -> str:
         return "eval"
+
+    def settings_problem(self, settings: Mapping[str, Any]) -> str | None:
+        """Why `role=` / `partners=` in `settings` cannot go to this env, or None."""
+        given = [key for key in ("role", "partners") if settings.get(key) is not None]
+        if given and not self.roles:
+            return (
+                f"{given[0]}: env '{self.name}' has no roles (it is not a multi-agent env); "
+                "leave role and partners unset"
+            )
+        role = settings.get("role")
+        if role is not None and role not in self.roles:
+            return f"role: env '{self.name}' has no role {role!r}; roles: {', '.join(self.roles)}"
+        return None
 
 
 def card_of(cls: Any, name: str, gym_id: str, version: str | None = None) -> EnvCard:
@@ -88,6 +102,7 @@ def card_of(cls: Any, name: str, gym_id: str, version: str | None = None) -> Env
         headline_metrics=tuple(getattr(cls, "headline_metrics", ("success@1", "reward"))),
         data_files=tuple(getattr(cls, "data_files", ())),
         version=version,
+        roles=tuple(role.name for role in getattr(cls, "roles", ())),
     )
 
 

@@ -181,12 +181,20 @@ def plan_jobs(cfg: EvalConfig) -> list[EnvPlan]:
             raise ConfigError(f"env: unknown env '{name}'; allowed: {allowed}") from None
         if name in (plan.name for plan in plans):
             raise ConfigError(f"env: '{name}' is listed twice")
+        card = envs.card(name)
+        if cfg.split not in card.splits:
+            raise ConfigError(
+                f"split: env '{name}' has no split '{cfg.split}'; declared: "
+                + ", ".join(card.splits)
+            )
         kwargs: dict[str, Any] = {"split": cfg.split}
         if cfg.max_turns is not None:
             kwargs["max_turns"] = cfg.max_turns
         for key in ("role", "partners"):  # multi-agent envs only: others reject them
             if getattr(cfg, key) is not None:
                 kwargs[key] = getattr(cfg, key)
+        if problem := card.settings_problem(kwargs):
+            raise ConfigError(problem)
         try:
             env = envs.make_raw(name, **kwargs)
         except (ValueError, KeyError, OSError, TypeError) as exc:

@@ -120,7 +120,9 @@ def test_diff_metrics_names_what_differs_and_ignores_timing(tmp_path):
         ("env=nowhere", "env", "refund_agent"),
         ("env=[refund_agent,nowhere]", "env", "refund_agent"),
         ("policy=nobody", "policy", "expert"),
-        ("split=nosplit", "split", "eval"),
+        ("split=nosplit", "split", "env 'refund_agent' has no split 'nosplit'; declared: train"),
+        ("role=customer", "role", "env 'refund_agent' has no roles (it is not a multi-agent"),
+        ("partners={a:expert}", "partners", "env 'refund_agent' has no roles"),
         ("epochs=0", "epochs", "greater than or equal to 1"),
     ],
 )

@@ -259,5 +259,5 @@ def test_trainers_refuse_a_role_the_env_does_not_have(capsys: pytest.CaptureFixt
     assert grpo.main([f"env={ENV}", "role=boss"]) == 2
     assert sft.main(["env=refund_agent", "role=acting"]) == 2
     printed = capsys.readouterr().err
-    assert "role 'boss' unknown; roles: ['acting', 'lookup']" in printed
-    assert "refund_agent' rejects {'role': 'acting'}" in printed
+    assert "role: env 'refund_handoff' has no role 'boss'; roles: acting, lookup" in printed
+    assert "role: env 'refund_agent' has no roles (it is not a multi-agent env)" in printed

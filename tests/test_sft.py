@@ -186,3 +186,24 @@ def test_a_second_live_run_into_the_same_folder_is_refused(
     err = capsys.readouterr().err
     assert "is in use by another run" in err and "the first run" in err
     assert not (out / "manifest.json").exists()  # the refused run wrote nothing
+
+
+def test_role_for_an_env_without_roles_is_named_as_such() -> None:
+    from configs import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        sft.check_env("refund_agent", {"role": "learner"})
+    assert str(caught.value) == (
+        "role: env 'refund_agent' has no roles (it is not a multi-agent env); "
+        "leave role and partners unset"
+    )
+
+
+def test_a_role_the_multi_agent_env_does_not_have_is_named_with_its_roles() -> None:
+    from configs import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        sft.check_env("refund_handoff", {"role": "specialist"})
+    assert str(caught.value) == (
+        "role: env 'refund_handoff' has no role 'specialist'; roles: acting, lookup"
+    )

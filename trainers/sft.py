@@ -160,6 +160,8 @@ def check_env(name: str, settings: dict[str, Any] | None = None) -> None:
     except KeyError:
         allowed = ", ".join(envs.ENVS.names())
         raise ConfigError(f"env: unknown env '{name}'; allowed: {allowed}") from None
+    if problem := envs.card(name).settings_problem(settings or {}):
+        raise ConfigError(problem)
     if settings:
         try:
             envs.make_raw(name, split="train", **settings)
