@@ -45,6 +45,11 @@ def proposed_code(text: str) -> str | None:
     return blocks[-1] if blocks else None
 
 
+def final_answer(trajectory: Trajectory) -> str:
+    """The answer's text ("" for an episode that ended without one)."""
+    return trajectory.final_answer or ""
+
+
 def final_verification(trajectory: Trajectory) -> dict[str, Any] | None:
     events = trajectory.end_state.get("events", []) if trajectory.end_state else []
     found = [e for e in events if e.get("event") == FINAL_VERIFICATION]
@@ -52,7 +57,7 @@ def final_verification(trajectory: Trajectory) -> dict[str, Any] | None:
 
 
 def relevance(trajectory: Trajectory, scenario: Any) -> float:
-    answer = trajectory.final_answer or ""
+    answer = final_answer(trajectory)
     if not answer.strip():
         return 0.0
     lowered = answer.lower()
@@ -69,7 +74,7 @@ def unit_tests(trajectory: Trajectory, scenario: Any) -> float:
 
 
 def version_reference(trajectory: Trajectory, scenario: Any) -> float:
-    answer = trajectory.final_answer or ""
+    answer = final_answer(trajectory)
     version = scenario.required_version
     cited = re.search(rf"(?:\bv|==\s*){re.escape(version)}(?![\d.]*\d)", answer) is not None
     pins = PIN.findall(answer)
@@ -83,7 +88,7 @@ def deprecated_uses(answer: str, deprecated: list[str]) -> list[str]:
 
 
 def deprecation(trajectory: Trajectory, scenario: Any) -> float:
-    answer = trajectory.final_answer or ""
+    answer = final_answer(trajectory)
     if proposed_code(answer) is None:
         return 0.0
     return float(not deprecated_uses(answer, scenario.deprecated_apis))
@@ -96,16 +101,14 @@ def up_to_date(trajectory: Trajectory, scenario: Any) -> float:
             continue
         if call.name == "read_document" and call.arguments.get("doc_id") in wanted:
             return 1.0
-        if call.name == "search_docs" and any(
-            f'"id": "{d}"' in (call.result or "") for d in wanted
-        ):
+        if call.name == "search_docs" and any(f'"id": "{d}"' in str(call.result) for d in wanted):
             return 1.0
     return 0.0
 
 
 def rule_violations(trajectory: Trajectory, scenario: Any) -> list[str]:
     """The seed's rules: the fix release is cited/pinned; no deprecated API in the code."""
-    answer = trajectory.final_answer or ""
+    answer = final_answer(trajectory)
     found = []
     if not version_reference(trajectory, scenario):
         found.append(f"missing_version:{scenario.required_version}")

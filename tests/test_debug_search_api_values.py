@@ -136,6 +136,13 @@ def test_no_end_state_is_no_passed_verification() -> None:
     assert code_checks.unit_tests(answer_only(ANSWER), case()) == 0.0
 
 
+def test_an_end_state_without_events_is_no_passed_verification() -> None:
+    trajectory = answer_only(ANSWER)
+    trajectory.end_state = {"orders": {}}
+    assert code_checks.final_verification(trajectory) is None
+    assert code_checks.unit_tests(trajectory, case()) == 0.0
+
+
 # ---- version reference ---------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("text", "expected"),
@@ -163,8 +170,9 @@ def test_a_deprecated_call_in_the_code_fails_deprecation() -> None:
 
 
 def test_a_deprecated_call_in_any_code_block_counts() -> None:
-    shell = "```text\nclient.legacy_lookup(term)\n```\n"
-    played = play(READ_FIX, PLAN + shell + f"```python\n{FIXED}```\n")
+    # the python block (the proposal) is clean; the note after it calls legacy_lookup
+    note = "```text\nlegacy_lookup(term)\n```\n"
+    played = play(READ_FIX, PLAN + f"```python\n{FIXED}```\n" + note)
     assert played.reward_components["deprecation"] == 0.0
     assert played.violations == ["deprecated_api:legacy_lookup"]
 
