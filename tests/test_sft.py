@@ -207,3 +207,20 @@ def test_a_role_the_multi_agent_env_does_not_have_is_named_with_its_roles() -> N
     assert str(caught.value) == (
         "role: env 'refund_handoff' has no role 'specialist'; roles: acting, lookup"
     )
+
+
+@pytest.mark.parametrize("trainer", ["sft", "grpo"])
+def test_without_the_train_extra_the_trainers_say_what_to_install(
+    trainer: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a user who installed toolgym or toolgym[eval] only: one line, exit 2, no traceback
+    from trainers import grpo
+
+    monkeypatch.setattr(sft, "TRAIN_MODULES", ("json", "no_such_framework_xyz"))
+    main = {"sft": sft.main, "grpo": grpo.main}[trainer]
+    assert main(["env=math_tools"]) == 2
+    assert capsys.readouterr().err == (
+        f"trainers.{trainer}: bad config: the trainers need toolgym's train extra, missing "
+        "no_such_framework_xyz: pip install 'toolgym[train]' (torch first, the build for "
+        "your machine)\n"
+    )

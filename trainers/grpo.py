@@ -43,6 +43,7 @@ from trainers.sft import (
     RoleSettings,
     check_env,
     check_model,
+    check_train_extra,
     load_config,
     model_tag,
     setup_process,
@@ -150,6 +151,7 @@ def validate(cfg: GRPORunConfig) -> Any:
     """Everything checkable before any work; returns the backend."""
     from trainers.backends import get_backend
 
+    check_train_extra()
     check_env(cfg.env, cfg.env_kwargs)
     if "self" in (cfg.partners or {}).values():  # the token rollout records learner turns only
         raise ConfigError("partners: 'self' is not supported by GRPO; use hf:<model folder>")

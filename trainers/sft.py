@@ -366,8 +366,24 @@ def _check_resume(cfg: SFTRunConfig, out: Path, manifest: Any) -> None:
         tm.check_resumable(old, manifest)
 
 
+TRAIN_MODULES = ("torch", "transformers", "trl", "datasets", "accelerate")
+
+
+def check_train_extra() -> None:
+    """The trainers' frameworks are installed (toolgym's `train` extra)."""
+    import importlib.util
+
+    missing = [name for name in TRAIN_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            f"the trainers need toolgym's train extra, missing {', '.join(missing)}: "
+            "pip install 'toolgym[train]' (torch first, the build for your machine)"
+        )
+
+
 def validate(cfg: SFTRunConfig) -> None:
     """Everything that can be checked before any work."""
+    check_train_extra()
     check_env(cfg.env, cfg.role_kwargs())
     check_model(cfg.model)
     import envs
