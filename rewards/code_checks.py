@@ -29,7 +29,7 @@ from typing import Any
 from core.records import Execution, Trajectory
 
 CODE_BLOCK = re.compile(r"```([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
-PIN = re.compile(r"search[-_]sdk\s*==\s*v?([0-9][0-9A-Za-z.]*)", re.IGNORECASE)
+PIN = re.compile(r"search[-_]sdk\s*==\s*v?([0-9](?:[0-9A-Za-z.]*[0-9A-Za-z])?)", re.IGNORECASE)
 STEP = re.compile(r"^\s*\d+[.)]\s+\S", re.MULTILINE)
 FINAL_VERIFICATION = "final_verification"
 
@@ -51,7 +51,7 @@ def final_answer(trajectory: Trajectory) -> str:
 
 
 def final_verification(trajectory: Trajectory) -> dict[str, Any] | None:
-    events = trajectory.end_state.get("events", []) if trajectory.end_state else []
+    events = trajectory.end_state.get("events", [])
     found = [e for e in events if e.get("event") == FINAL_VERIFICATION]
     return found[-1] if found else None
 
@@ -78,7 +78,7 @@ def version_reference(trajectory: Trajectory, scenario: Any) -> float:
     version = scenario.required_version
     cited = re.search(rf"(?:\bv|==\s*){re.escape(version)}(?![\d.]*\d)", answer) is not None
     pins = PIN.findall(answer)
-    return float(cited and all(pin.rstrip(".") == version for pin in pins))
+    return float(cited and all(pin == version for pin in pins))
 
 
 def deprecated_uses(answer: str, deprecated: list[str]) -> list[str]:

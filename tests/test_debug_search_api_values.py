@@ -148,7 +148,8 @@ def test_an_end_state_without_events_is_no_passed_verification() -> None:
     ("text", "expected"),
     [
         ("Upgrade to v3.2.1.", 1.0),  # a sentence's full stop is not part of the version
-        ("pip install search-sdk==3.2.1.", 1.0),
+        ("pip install search-sdk==3.2.1.", 1.0),  # nor part of the pin
+        ("pip install search-sdk==3.2.1...", 1.0),
         ("pip install search_sdk == v3.2.1", 1.0),
         ("Upgrade to v3.2.1.5 now.", 0.0),  # another release
         ("Upgrade to v3.2.10 now.", 0.0),
@@ -226,6 +227,11 @@ def test_reading_another_document_or_failing_to_read_a_fix_one_is_not_up_to_date
     failed = CALL.format(name="read_document", args='{"doc_id": "sdk-changelog", "page": 2}')
     assert play(other, ANSWER).reward_components["up_to_date"] == 0.0
     assert play(failed, ANSWER).reward_components["up_to_date"] == 0.0
+
+
+def test_a_fix_document_read_after_a_failed_call_is_up_to_date() -> None:
+    failed = CALL.format(name="read_document", args='{"doc_id": "no-such-document"}')
+    assert play(failed, READ_FIX, ANSWER).reward_components["up_to_date"] == 1.0
 
 
 def test_recalling_the_release_without_retrieving_it_is_not_up_to_date() -> None:
