@@ -145,4 +145,12 @@ EQUIVALENT: dict[str, str] = {
     },
     "rewards.handoff.x__acted_on_error__mutmut_19": "a report's recipient never plays in the "
     "reporter's turn (a turn is one role's, and no role reports to itself): > and >= agree",
+    "rewards.claims.xǁ_Textǁclaims__mutmut_7": "the RARE pre-check only saves passes: without "
+    "it each of the five patterns is searched, and `hits` finds none where RARE found none",
+    "rewards.claims.x__spelled_out__mutmut_1": "unspelled, `(?:i|we)x` stays one alternative: "
+    "the same matches, tried more slowly",
+    "rewards.freshness.x__answer__mutmut_2": "no answer read as 'XXXX' rather than '': neither "
+    "holds a stale flag, a period, a figure or a date",
+    "rewards.code_checks.x_final_answer__mutmut_2": "no answer read as 'XXXX' rather than '': "
+    "neither holds a code block, a plan, a term or a version (relevance 0 either way)",
 }
