@@ -75,8 +75,8 @@ TESTS: dict[str, list[str]] = {
         "tests/test_toolbox.py",
     ],
     "rewards/claims.py": ["tests/test_claims.py", "tests/test_claims_reading.py"],
-    "rewards/freshness.py": ["tests/test_stale_report.py"],
-    "rewards/code_checks.py": ["tests/test_debug_search_api.py"],
+    "rewards/freshness.py": ["tests/test_stale_report_values.py"],
+    "rewards/code_checks.py": ["tests/test_debug_search_api_values.py"],
     "rewards/handoff.py": [
         "tests/test_refund_handoff.py",
         "tests/test_calculator_handoff.py",
