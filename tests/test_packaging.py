@@ -21,6 +21,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN_SRC = Path(__file__).resolve().parent / "plugin_pkg"
+NOT_SOURCE = shutil.ignore_patterns(
+    ".venv*", ".git", "runs", "build", "*.egg-info", "__pycache__", ".hypothesis",
+    ".pytest_cache", ".ruff_cache", "mutants", "dist",
+)  # fmt: skip
 
 
 def _build_wheel(source: Path, out: Path) -> Path:
@@ -32,17 +36,31 @@ def _build_wheel(source: Path, out: Path) -> Path:
     return out
 
 
+def test_the_wheel_builds_without_a_deprecation_warning_from_setuptools(tmp_path: Path) -> None:
+    # a TOML-table `project.license` warns on every build, and setuptools stops building
+    # it after 2027-02-18; the SPDX string needs setuptools 77
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert isinstance(project["project"]["license"], str)
+    assert project["build-system"]["requires"] == ["setuptools>=77"]
+    shutil.copytree(REPO, tmp_path / "src", ignore=NOT_SOURCE)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "-w", str(tmp_path / "dist"), str(tmp_path / "src")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert "Deprecat" not in built.stdout + built.stderr
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding toolgym's wheel and the plugin's wheel, installed."""
     root = tmp_path_factory.mktemp("wheels")
     for name in ("toolgym", "plugin"):
         source = root / f"src-{name}"
-        ignore = shutil.ignore_patterns(
-            ".venv*", ".git", "runs", "build", "*.egg-info", "__pycache__", ".hypothesis",
-            ".pytest_cache", ".ruff_cache", "mutants", "dist",
-        )  # fmt: skip
-        shutil.copytree(REPO if name == "toolgym" else PLUGIN_SRC, source, ignore=ignore)
+        shutil.copytree(REPO if name == "toolgym" else PLUGIN_SRC, source, ignore=NOT_SOURCE)
         _build_wheel(source, root / "dist")
     target = root / "site"
     wheels = sorted(str(p) for p in (root / "dist").glob("*.whl"))
