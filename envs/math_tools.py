@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from core.records import Message, Trajectory
 from envs.base import ToolEnv
 from rewards.spec import RewardFn
+from rewards.tags import tagged_answer
 from rewards.tool_use import call_efficiency, tool_execution, tool_format
 from scenarios.math import MathScenario, generate
 from scenarios.schema import Scenario
@@ -29,16 +30,6 @@ SYSTEM = (
     "Solve the problem. Use the calculator tool for arithmetic instead of computing in your "
     "head. Finish with the number alone inside <answer></answer>."
 )
-
-
-def tagged_answer(text: str) -> str | None:
-    """The stripped text inside the first `<answer>...</answer>`, or None.
-
-    Found with `str.find`, not a regex: `<answer>\\s*(.*?)\\s*</answer>` backtracks
-    cubically on an unclosed tag followed by whitespace (16 KB of model text: minutes)."""
-    start = text.find("<answer>")
-    end = text.find("</answer>", start + 8) if start >= 0 else -1
-    return text[start + 8 : end].strip() if end >= 0 else None
 
 
 def answer_value(trajectory: Trajectory) -> float | None:

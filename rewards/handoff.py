@@ -34,13 +34,13 @@ import re
 from typing import Any
 
 from core.records import Execution, Trajectory
+from rewards.tags import tagged_answer
 from tools.standard import evaluate_arithmetic
 
 ERROR_WORD = re.compile(r"\berror\b", re.IGNORECASE)
 NO_INFO = re.compile(r"\b(didn'?t|did not) (get|receive)\b", re.IGNORECASE)
 REFUND_CLAIMS = ("refund complete", "refund issued", "refunded your", "have refunded", "i refunded")
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 SENTENCE_END = re.compile(r"[\s.]+$")  # the spaces and periods that end a sentence
 ACTION_TOOLS = ("issue_refund",)
 REFUND_WEIGHTS = {
@@ -254,12 +254,6 @@ REFUND_HANDOFF_REWARDS = {
 
 
 # ---- calculator_handoff -------------------------------------------------------------------------
-def tagged_answer(text: str) -> str | None:
-    """What the first `<answer>…</answer>` holds, stripped (None without one)."""
-    found = ANSWER.search(text)
-    return found.group(1).strip() if found else None
-
-
 def expression_of(message: str) -> str:
     """The expression a message hands over: the text after the last `⇒`, else all of it."""
     return SENTENCE_END.sub("", message.rpartition("⇒")[2]).strip()

@@ -31,6 +31,7 @@ from envs.rollout import EpisodeJob, rollout, run_episode
 from policies.base import ScriptedPolicy, reply_text, tool_call_text
 from policies.registry import POLICIES, make_policy, register_policy
 from rewards.spec import RewardFn, RewardSpec, Rubric
+from rewards.tags import tagged_answer
 from rewards.tool_use import tool_execution, tool_format
 from scenarios.loader import ScenarioFileError, load_scenarios
 from scenarios.schema import Scenario
@@ -82,6 +83,7 @@ __all__ = [
     "reply_text",
     "rollout",
     "run_episode",
+    "tagged_answer",
     "tool",
     "tool_call_text",
     "tool_execution",

@@ -7,17 +7,25 @@ promotion rules and headline metrics.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from toolgym import Message, RewardFn, Scenario, Tool, ToolEnv, Trajectory, tool, tool_execution
+from toolgym import (
+    Message,
+    RewardFn,
+    Scenario,
+    Tool,
+    ToolEnv,
+    Trajectory,
+    tagged_answer,
+    tool,
+    tool_execution,
+)
 
 WORDS = ("strawberry", "banana", "mississippi", "bookkeeper", "committee", "parallel")
-ANSWER = re.compile(r"<answer>\s*(\d+)\s*</answer>")
 
 
 class LetterScenario(Scenario):
@@ -38,8 +46,9 @@ def count_letter(ctx: Any, word: str, letter: str) -> int:
 
 
 def correct(trajectory: Trajectory, scenario: Any) -> float:
-    match = ANSWER.search(trajectory.final_answer or "")
-    return float(bool(match) and int(match.group(1)) == scenario.word.count(scenario.letter))
+    answer = tagged_answer(trajectory.final_answer or "")
+    expected = scenario.word.count(scenario.letter)
+    return float(answer is not None and answer.isdecimal() and int(answer) == expected)
 
 
 def generate(split: str) -> list[LetterScenario]:
