@@ -1,36 +1,27 @@
 """Conformance: every registered env (built-in, and a plugin package's) keeps the env contract.
 
-For each env: Gymnasium's `check_env` passes; its card is consistent (expert and failure
-modes resolve to policies, success components are reward components, every scenario's
-slices are declared, train and eval never share a scenario, its promotion rules parse);
-the declared expert reaches the maximum total on every eval scenario played (the maximum
-is the contract's: each component peaks at 1.0, so it is the sum of the positive default
-weights), doing nothing scores in the minimum band and never succeeds; the same seed gives
-the same trajectory bytes; every tool schema is a self-contained OpenAI function.
+The checks are `envs.check`'s (shipped in the wheel as `python -m envs.check env=NAME`), run
+here over every env: Gymnasium's `check_env`; a consistent card; the expert at the maximum
+total (the contract's: each component peaks at 1.0, so the sum of the positive default
+weights); doing nothing in the minimum band; same seed, same bytes; self-contained tool
+schemas. Below them, tests that each check fails on an env that breaks it.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 import envs
-from envs.card import resource
+from envs.check import CHECKS, DoNothing, main, run_check
+from envs.math_tools import MathToolsEnv
 from envs.registry import EnvRegistry
-from envs.rollout import EpisodeJob, rollout
-from evals.rules import load_rules
-from policies.base import ScriptedPolicy
 from policies.registry import PolicyRegistry
 
 PLUGIN_SRC = Path(__file__).resolve().parent / "plugin_pkg"
-PLAYED = 12  # eval scenarios per env (spread over the split) for the expert/do-nothing checks
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 @pytest.fixture(scope="module")
@@ -48,87 +39,94 @@ def registry() -> EnvRegistry:
 ENV_NAMES = [*envs.ENVS.names(), "letter_count"]
 
 
-def _policy(registry: EnvRegistry, env: str, name: str) -> Any:
-    from envs.card import import_object
-
-    return import_object(registry.card(env).policies[name])()
-
-
-class DoNothing(ScriptedPolicy):
-    name = "do_nothing"
-
-    def decide(self, messages: list[dict[str, Any]]) -> str:
-        return "Sorry, I can't help with that."
-
-
-def _play(registry: EnvRegistry, env: str, policy: Any, split: str = "eval") -> list:
-    built = registry.make_raw(env, split=split)
-    scenarios = built.scenarios[:: max(1, len(built.scenarios) // PLAYED)][:PLAYED]
-    jobs = [EpisodeJob(s, seed=i) for i, s in enumerate(scenarios)]
-    return list(rollout(lambda: registry.make_raw(env, split=split), policy, jobs))
-
-
+@pytest.mark.parametrize("check", CHECKS)
 @pytest.mark.parametrize("env", ENV_NAMES)
-def test_gymnasium_check_env_passes(registry: EnvRegistry, env: str) -> None:
-    check_env(registry.make_raw(env, split="eval"), skip_render_check=True)
+def test_every_env_keeps_the_contract(registry: EnvRegistry, env: str, check: str) -> None:
+    result = run_check(registry, env, check)
+    assert result.passed, f"{env} {check}: {result.detail}"
 
 
-@pytest.mark.parametrize("env", ENV_NAMES)
-def test_card_is_consistent(registry: EnvRegistry, env: str) -> None:
-    card = registry.card(env)
-    assert card.expert is not None and card.expert in card.policies
-    assert set(card.failure_modes) <= set(card.policies)
-    assert card.success_components and set(card.success_components) <= set(card.reward_components)
-    assert set(card.default_weights) <= set(card.reward_components)
-    assert card.promotion_rules is not None
-    assert load_rules(Path(str(resource(card.promotion_rules)))).statements
-    train = registry.make_raw(env, split=card.train_split).scenarios
-    frozen = registry.make_raw(env, split=card.eval_split).scenarios
-    assert not {s.content_hash for s in train} & {s.content_hash for s in frozen}
-    undeclared = {n for s in [*train, *frozen] for n in s.slices} - set(card.slices)
-    assert not undeclared, f"slices not declared by {env}: {sorted(undeclared)}"
+class MentalMathExpert(MathToolsEnv):
+    """A card whose 'expert' is a failure mode: it does not reach the maximum."""
+
+    gym_id: ClassVar[str | None] = "toolgym-test/MentalMathExpert-v0"
+    expert: ClassVar[str | None] = "mental_math"
 
 
-@pytest.mark.parametrize("env", ENV_NAMES)
-def test_expert_reaches_the_declared_maximum(registry: EnvRegistry, env: str) -> None:
-    card = registry.card(env)
-    maximum = sum(w for w in card.default_weights.values() if w > 0)
-    played = _play(registry, env, _policy(registry, env, card.expert))
-    short = [(t.scenario_id, t.reward, t.reward_components) for t in played if not t.success]
-    short += [(t.scenario_id, t.reward, None) for t in played if t.reward < maximum - 1e-9]
-    assert not short, f"{env}: the expert misses the maximum {maximum}: {short[:3]}"
+class UndeclaredFailureMode(MathToolsEnv):
+    gym_id: ClassVar[str | None] = "toolgym-test/UndeclaredFailureMode-v0"
+    failure_modes: ClassVar[tuple[str, ...]] = ("mental_math", "no_such_policy")
 
 
-@pytest.mark.parametrize("env", ENV_NAMES)
-def test_doing_nothing_scores_in_the_minimum_band(registry: EnvRegistry, env: str) -> None:
-    card = registry.card(env)
-    maximum = sum(w for w in card.default_weights.values() if w > 0)
-    played = _play(registry, env, DoNothing())
-    assert not any(t.success for t in played)
-    assert max(t.reward for t in played) <= maximum / 2, [t.reward for t in played]
+class UnnamedTool(MathToolsEnv):
+    gym_id: ClassVar[str | None] = "toolgym-test/UnnamedTool-v0"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.toolbox._schemas_text = self.toolbox._schemas_text.replace(
+            '"name": "calculator"', '"name": "calculator tool"'
+        )
 
 
-@pytest.mark.parametrize("env", ENV_NAMES)
-def test_same_seed_same_trajectory_bytes(registry: EnvRegistry, env: str) -> None:
-    card = registry.card(env)
-    first = [t.to_json() for t in _play(registry, env, _policy(registry, env, card.expert))]
-    again = [t.to_json() for t in _play(registry, env, _policy(registry, env, card.expert))]
-    assert first == again
+@pytest.fixture(scope="module")
+def broken() -> EnvRegistry:
+    local = EnvRegistry(group="toolgym.none")
+    for env in (MentalMathExpert, UndeclaredFailureMode, UnnamedTool):
+        local.register(env.__name__, env, gym_id=env.gym_id)
+    return local
 
 
-@pytest.mark.parametrize("env", ENV_NAMES)
-def test_tool_schemas_are_self_contained_openai_functions(registry: EnvRegistry, env: str) -> None:
-    built = registry.make_raw(env, split="eval")
-    for schema in built.toolbox.schemas:
-        assert schema["type"] == "function"
-        function = schema["function"]
-        assert NAME_PATTERN.match(function["name"])
-        assert function["parameters"]["type"] == "object"
-        text = json.dumps(schema)
-        assert json.loads(text) == schema  # plain JSON, nothing lost
-        refs = re.findall(r'"\$ref": "#/\$defs/([^"]+)"', text)
-        defs = function["parameters"].get("$defs", {})
-        assert all(ref in defs for ref in refs), f"{function['name']}: dangling $ref"
+def test_an_expert_below_the_maximum_fails_naming_the_maximum(broken: EnvRegistry) -> None:
+    result = run_check(broken, "MentalMathExpert", "expert", played=3)
+    assert not result.passed
+    assert result.detail.startswith("the expert misses the maximum 2.25: ")  # 1+.5+.25+.25+.25
+
+
+def test_a_failure_mode_that_is_no_policy_fails_the_card(broken: EnvRegistry) -> None:
+    result = run_check(broken, "UndeclaredFailureMode", "card")
+    assert (result.passed, result.detail) == (
+        False,
+        "ValueError: env 'UndeclaredFailureMode': failure_modes ['no_such_policy'] are not "
+        "in its `policies`",
+    )
+
+
+def test_a_tool_name_openai_refuses_fails_the_schemas(broken: EnvRegistry) -> None:
+    result = run_check(broken, "UnnamedTool", "schemas")
+    assert (result.passed, result.detail) == (False, "tool name 'calculator tool' is not valid")
+
+
+def test_doing_nothing_is_not_mistaken_for_the_expert(registry: EnvRegistry) -> None:
+    from envs.check import play
+
+    played = play(registry, "math_tools", DoNothing(), played=3)
+    assert [t.success for t in played] == [False] * 3
+
+
+def test_the_cli_prints_one_line_per_check_and_exits_1_on_a_failure(
+    broken: EnvRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["env=MentalMathExpert", "played=2", "checks=card,expert"]
+    assert main(argv, registry=broken) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "ok   card"
+    assert lines[1].startswith("FAIL expert       the expert misses the maximum 2.25")
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["env=nope"], "env: unknown env 'nope'"),
+        (["env=math_tools", "checks=expert,vibes"], "checks: unknown ['vibes']"),
+        (["env=math_tools", "played=0"], "played: a whole number >= 1, got '0'"),
+        (["enviro=math_tools"], "unknown keys ['enviro']"),
+    ],
+)
+def test_bad_usage_exits_2_naming_the_input(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert named in capsys.readouterr().err
 
 
 def test_policies_registered_in_process_resolve_and_unknown_names_list_the_known() -> None:

@@ -120,6 +120,14 @@ def test_eval_and_gate_run_from_the_wheel_on_a_builtin_env(installed: Path, tmp_
     assert "VERDICT: GO" in gate.stdout and "NO-GO" not in gate.stdout
 
 
+def test_a_plugin_env_is_checked_against_the_contract_from_the_wheel(installed: Path, tmp_path):
+    done = run(installed, tmp_path, "-m", "envs.check", "env=letter_count", "played=4")
+    assert done.returncode == 0, done.stdout + done.stderr
+    checks = [line.split()[:2] for line in done.stdout.splitlines()]
+    names = ("gymnasium", "card", "expert", "do_nothing", "determinism", "schemas")
+    assert checks == [["ok", name] for name in names]
+
+
 def test_plugin_env_and_its_policies_run_in_eval_and_gate(installed: Path, tmp_path: Path):
     for policy, out in (("expert", "good"), ("letter_guesser", "bad")):
         done = run(installed, tmp_path, "-m", "evals.run", "env=letter_count", f"policy={policy}",
