@@ -146,6 +146,15 @@ def check_policy(cfg: EvalConfig) -> None:
             f"model: policy=hf needs model=<local model folder with config.json>, got "
             f"{cfg.model!r} (models are never downloaded)"
         )
+    if cfg.policy == "hf":
+        import importlib.util
+
+        missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ConfigError(
+                f"policy: policy=hf needs {' and '.join(missing)} (toolgym's train extra): "
+                "pip install 'toolgym[train]' (torch first, the build for your machine)"
+            )
     if cfg.policy == "openai":
         for key in ("model", "base_url"):
             if not getattr(cfg, key):

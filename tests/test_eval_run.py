@@ -183,3 +183,24 @@ def test_the_command_line_runs_without_importing_torch(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "report:" in done.stdout and (out / "report.md").is_file()
+
+
+def test_policy_hf_without_the_train_extra_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "transformers" else real(name)
+    )
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    out = tmp_path / "run"
+    assert main(["env=math_tools", "policy=hf", f"model={model}", f"out={out}"]) == EXIT_CONFIG
+    assert capsys.readouterr().err == (
+        "evals.run: bad config: policy: policy=hf needs transformers (toolgym's train extra): "
+        "pip install 'toolgym[train]' (torch first, the build for your machine)\n"
+    )
+    assert not out.exists()  # refused before any work
