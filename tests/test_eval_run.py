@@ -7,6 +7,7 @@ check, bad configs and epochs.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -204,3 +205,22 @@ def test_policy_hf_without_the_train_extra_says_what_to_install(
         "pip install 'toolgym[train]' (torch first, the build for your machine)\n"
     )
     assert not out.exists()  # refused before any work
+
+
+def test_two_processes_with_different_hash_seeds_write_the_same_bytes(tmp_path: Path) -> None:
+    # str hashing (set order, dict-of-set order) differs per process unless it never leaks
+    outputs = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"run-{hash_seed}"
+        argv = ["env=[refund_agent,refund_handoff,stale_report]", "policy=expert", "limit=4"]
+        done = subprocess.run(
+            [sys.executable, "-m", "evals.run", *argv, f"out={out}"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": "1"},
+        )
+        assert done.returncode == EXIT_OK, done.stderr
+        outputs.append([(out / name).read_bytes() for name in ("episodes.jsonl", "metrics.json")])
+    assert outputs[0] == outputs[1]
+    assert outputs[0][0].count(b"\n") == 12  # 3 envs x 4 scenarios, all written
