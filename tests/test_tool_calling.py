@@ -91,7 +91,7 @@ def test_the_seed_type_mismatch_message() -> None:
         (
             call("check_refund", '{"customer_id": true, "order_id": 1}'),
             ErrorKind.TYPE_MISMATCH,
-            "got boolean True",
+            "got boolean true",
         ),
         (call("check_refund", "[1, 2]"), ErrorKind.MALFORMED_JSON, "must be a JSON object"),
         ('<tool_call>{"name": "check_refund"', ErrorKind.MALFORMED_JSON, "Malformed JSON"),

@@ -150,7 +150,7 @@ def test_json_encoded_values_are_accepted_as_the_schema_advertises() -> None:
             "tag",
             {"_label": "a", "count": True},
             ErrorKind.TYPE_MISMATCH,
-            "ERROR: Type mismatch in parameter 'count': expected integer, got boolean True",
+            "ERROR: Type mismatch in parameter 'count': expected integer, got boolean true",
         ),
         (
             "book",

@@ -12,7 +12,14 @@ from pydantic import AfterValidator
 
 from core.records import ErrorKind, Termination
 from tests.test_tool_schema import Address, Unit
-from tools.schema import CallError, Tool, render_tools_prompt, tool, tool_from_json_schema
+from tools.schema import (
+    CallError,
+    Tool,
+    describe_value,
+    render_tools_prompt,
+    tool,
+    tool_from_json_schema,
+)
 
 PATTERN = "^[a-zA-Z0-9_-]{1,64}$"
 PLAIN = {"name": "f", "description": "d", "parameters": {"type": "object"}}
@@ -267,7 +274,7 @@ def test_arguments_that_are_not_an_object_are_a_mismatch_of_the_arguments() -> N
         ({"order_id": 7.5}, mismatch("order_id", "integer", "number 7.5")),
         ({"order_id": 7, "note": 5}, mismatch("note", "string", "integer 5")),
         ({"order_id": 7, "rush": 1}, mismatch("rush", "boolean", "integer 1")),
-        ({"order_id": None}, mismatch("order_id", "integer", "null None")),
+        ({"order_id": None}, mismatch("order_id", "integer", "null")),
     ],
 )
 def test_json_type_mismatches_name_the_json_types(arguments: dict, error: CallError) -> None:
@@ -421,3 +428,20 @@ def test_a_json_schema_tool_refuses_unknown_arguments_by_default() -> None:
 def test_a_json_schema_tool_may_allow_unknown_arguments() -> None:
     lenient = tool_from_json_schema(SCHEMA, forbid_extra=False)
     assert lenient.validate({"a": 1, "b": 2}) == {"a": 1, "b": 2}
+
+
+def test_null_and_booleans_are_shown_as_the_agent_wrote_them() -> None:
+    @tool(timeout_s=None)
+    def lookup(ctx: Any, name: str) -> str:
+        """Look a name up.
+
+        Args:
+            name: who.
+        """
+        return name
+
+    assert describe_value(None) == "null"
+    assert describe_value(False) == "boolean false"
+    checked = lookup.validate({"name": None})
+    assert checked == mismatch("name", "string", "null")
+    assert checked.message == "ERROR: Type mismatch in parameter 'name': expected string, got null"

@@ -122,7 +122,7 @@ def test_a_valid_call_reaches_the_handler_with_defaults_filled() -> None:
         (
             {"city": True},
             ErrorKind.TYPE_MISMATCH,
-            "ERROR: Type mismatch in parameter 'city': expected string, got boolean True",
+            "ERROR: Type mismatch in parameter 'city': expected string, got boolean true",
         ),
         (
             {},

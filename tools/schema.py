@@ -278,6 +278,8 @@ def model_parameters(model: type[BaseModel], arg_docs: dict[str, str]) -> dict[s
 def describe_value(value: Any) -> str:
     """`string 'Alice Smith'`, `integer 42`, ... (JSON type names, clipped; never raises)."""
     type_name = JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+    if value is None or isinstance(value, bool):  # as the agent wrote them: null, true, false
+        return "null" if value is None else f"{type_name} {str(value).lower()}"
     try:
         text = repr(value) if isinstance(value, str) else str(value)
     except Exception:  # ints past 4,300 digits, objects whose __str__ raises
