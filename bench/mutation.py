@@ -84,6 +84,7 @@ TESTS: dict[str, list[str]] = {
         "tests/test_handoff_reward_values.py",
     ],
     "evals/audit.py": ["tests/test_audit.py", "tests/test_audit_values.py"],
+    "rewards/tags.py": ["tests/test_tags.py"],
 }
 
 # the packages mutmut copies into mutants/ (everything the tests import or read)
