@@ -145,6 +145,10 @@ EQUIVALENT: dict[str, str] = {
     },
     "rewards.handoff.x__acted_on_error__mutmut_19": "a report's recipient never plays in the "
     "reporter's turn (a turn is one role's, and no role reports to itself): > and >= agree",
+    "evals.audit.x_play__mutmut_22": "each episode is handed its own scenario: the env's "
+    "split (the scenario list it loads) is never read by an audit",
+    "evals.audit.x_players__mutmut_43": "the default only ever goes through bool(): "
+    "bool(None) is False",
     "rewards.claims.xǁ_Textǁclaims__mutmut_7": "the RARE pre-check only saves passes: without "
     "it each of the five patterns is searched, and `hits` finds none where RARE found none",
     "rewards.claims.x__spelled_out__mutmut_1": "unspelled, `(?:i|we)x` stays one alternative: "
