@@ -16,13 +16,13 @@ the conversation mentioned, and checks the issue-10 targets:
 `--workers 2` splits the actions over two processes (seeds differ per worker). Prints one
 table; exits 1 if any crash or unsaveable trajectory was found, else 0.
 
-Measured 2026-12-02 (2 shared cores, six registered envs, `--workers 2`, defaults):
-1,000,000 actions, 263,234 episodes in 910 s: 0 crashes, 0 unsaveable; step CPU time p50
-0.12 ms, p99 1.0 ms, p99.9 4.0 ms, max 91 ms. The maxima (67-91 ms, every env) are full-
-heap garbage collections landing inside a step: with `--no-gc-in-step` (100,000 actions)
-the max is 5-7 ms on five envs and 79 ms on refund_agent, whose truthfulness reward
-(`rewards/claims.py`, about 14 case-insensitive alternation regexes, twice) takes ~75 ms on
-a 16 KB final answer; its p99.9 is 16-22 ms for the same reason.
+Measured 2026-12-02 (2 shared cores, six registered envs, `--workers 2`, defaults, the
+setup heap frozen as `evals.run` freezes it): 999,996 actions, 263,234 episodes in 150 s:
+0 crashes, 0 unsaveable; step CPU time p50 0.08 ms, p99 0.67 ms, p99.9 3.1 ms, max 14.8 ms
+(refund_agent; every env under 15 ms; wall-clock max 33 ms with the other core's load).
+Before this session's fixes the maxima were 67-91 ms (full-heap collections inside a step),
+~75-560 ms (refund_agent's claim reading on a 16 KB reply; 27.6 s on 16K spaces) and
+238 ms (calculator_handoff's answer regex on 16 KB of unclosed `<answer>` tags).
 """
 
 from __future__ import annotations
