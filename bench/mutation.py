@@ -15,10 +15,11 @@ For each module in `paths` (default: every module of `TESTS`), in turn:
 2. `mutmut run` mutates every function of the module (the full mutant set, no sample);
 3. **fresh-process re-check.** mutmut maps tests to functions by tracing them in its own
    process, so a mutant in code that runs in a subprocess (a CLI test) gets no tests, and
-   one in code that ran at import time is never switched on. Each "no tests" mutant
-   (`recheck=all`: each survivor too) is therefore applied to the scratch copy
-   (`mutmut apply`) and the module's test files are run in a fresh `pytest` process; a
-   failure counts as killed;
+   one in code that ran at import time is never switched on (and is credited to whichever
+   test imported the module first). Each "no tests" mutant (`recheck=all`: each survivor
+   too) is therefore applied to the scratch copy (`mutmut apply`) and the tests that reach
+   its function, then, if it survives them, the module's every test file, are run in a
+   fresh `pytest` process; a failure counts as killed;
 4. **import-time constants.** mutmut 3 does not mutate module- or class-level code, so
    each number literal there (`DEFAULT_WEIGHTS["outcome"] = 2.0`, `BCA_MAX_N = 2000`) is
    changed to n + 1 in the scratch copy and checked the same way (fresh process).
@@ -266,7 +267,12 @@ def recheck_in_fresh_process(scratch: Path, module: str, name: str) -> bool:
             capture_output=True,
             check=True,
         )
-        return tests_fail(scratch, module, tests_reaching(scratch, name))
+        reaching = tests_reaching(scratch, name)
+        # mutmut credits code that runs at import time to the one test that imported the
+        # module first; a survivor of those tests gets the module's every test file
+        return tests_fail(scratch, module, reaching) or (
+            bool(reaching) and tests_fail(scratch, module)
+        )
     finally:
         source.write_text(original)
 
