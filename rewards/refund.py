@@ -203,10 +203,10 @@ def utterances(trajectory: Trajectory) -> list[tuple[str, list[str]]]:
         if message.role != "assistant":
             continue
         seen = [m.content for m in trajectory.messages[:position]]
-        text = parse_action(message.content).content
-        if text:
-            said.append((text, seen))
-        for call in parse_action(message.content).calls:
+        parsed = parse_action(message.content)
+        if parsed.content:
+            said.append((parsed.content, seen))
+        for call in parsed.calls:
             if call.name == "escalate_to_human" and call.arguments:
                 said.append((str(call.arguments.get("summary", "")), seen))
     return said
