@@ -8,7 +8,8 @@ named components (each at most 1.0, so an env's maximum is the sum of its positi
   names the order/problem, the report carries the facts or the error, the acting role's
   actions and final reply follow the report), −1 when any of it went missing.
 * `role_execution`: 1 when the learner's role (`trajectory.info["learner"]`) did its own job,
-  else 0 (acting: the right end state and reply; lookup: looked up and reported the facts;
+  else 0 (acting: asked the lookup, then the right end state and reply (a right guess
+  without asking is luck, not the role's job); lookup: looked up and reported the facts;
   equation: a right expression; calculator: used the calculator and reported its value (the
   numbers after the report's last `=`: "8 + 2 - 5 = 6" reports 6, not 5);
   coordinator: the right `<answer>`).
@@ -217,7 +218,8 @@ def _acting_did_its_job(trajectory: Trajectory, scenario: Any) -> bool:
     )
     right_escalation = bool(events(trajectory, "escalation")) == scenario.expected.escalate
     return (
-        right_refund
+        bool(handoffs(trajectory))  # it asked (only it starts; a lookup's reply is a report)
+        and right_refund
         and right_escalation
         and not refund_wrong_final_response(trajectory, scenario)
         and not _acted_on_error(trajectory)

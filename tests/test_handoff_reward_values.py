@@ -260,10 +260,18 @@ def test_saying_no_info_arrived_after_a_report_is_a_wrong_final_response() -> No
 def test_saying_nothing_was_received_is_not_wrong_when_nothing_was_handed_over() -> None:
     # No handoff at all: "did not receive" is then true. The reply has what the case wants
     # ("123", "not found"), so it is not a wrong response; the info never went through (-1);
-    # the acting role's end state and reply are right (role 1). Total 0.
+    # the end state and reply are right, but by luck: the acting role never asked (role 0).
+    # Total -1.
     reply = "We did not receive order #123: it was not found."
     trajectory = episode(REFUND, "seed_refund_123_missing", reply)
-    assert scores(trajectory) == (NO_INFO_CREDIT, 0.0)
+    assert scores(trajectory) == (components(handoff_info=-1.0, role_execution=0.0), -1.0)
+
+
+def test_a_right_refund_guessed_without_asking_the_lookup_earns_no_role_credit() -> None:
+    # The acting role refunds customer 42 for order #123 and says what the case wants, but
+    # never asked the lookup: it could not have known. Info -1, role 0: total -1 (was 0).
+    trajectory = seed_123(*REFUNDED_123)
+    assert scores(trajectory) == (components(handoff_info=-1.0, role_execution=0.0), -1.0)
 
 
 def test_a_reply_missing_a_required_mention_is_wrong_even_after_the_right_refund() -> None:
