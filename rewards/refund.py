@@ -84,8 +84,9 @@ def final_words(trajectory: Trajectory) -> str:
     if trajectory.final_answer is not None:
         return trajectory.final_answer
     for call in reversed(trajectory.tool_calls):
-        if call.name == "escalate_to_human" and call.arguments:
-            return str(call.arguments.get("summary", ""))
+        summary = _arg(call, "summary") if call.name == "escalate_to_human" else None
+        if isinstance(summary, str):
+            return summary
     return ""
 
 
@@ -140,11 +141,8 @@ def informed_escalation(trajectory: Trajectory) -> bool:
     it saw was an injected fault, that tool must have kept failing: its last
     `PERSISTENT_FAULTS` results were all faults (a retry might have worked). Otherwise it
     must have seen a check_refund answer (the case itself needs a human's approval)."""
-    ending = next(
-        (c for c in reversed(trajectory.tool_calls) if c.name == "escalate_to_human"), None
-    )
-    if ending is None:
-        return False
+    # read only for an escalated episode (`escalation`), so an escalation call exists
+    ending = next(c for c in reversed(trajectory.tool_calls) if c.name == "escalate_to_human")
     seen = [c for c in trajectory.tool_calls if c.turn < ending.turn]
     if seen and seen[-1].execution == Execution.FAULT:
         in_a_row = 0
@@ -173,7 +171,7 @@ def saw_past_refund(trajectory: Trajectory) -> bool:
     return any(
         c.name == "check_refund"
         and c.execution == Execution.OK
-        and '"refund_status": "refunded"' in (c.result or "")
+        and '"refund_status": "refunded"' in str(c.result)  # an answered call has a result
         for c in trajectory.tool_calls
     )
 
@@ -207,8 +205,9 @@ def utterances(trajectory: Trajectory) -> list[tuple[str, list[str]]]:
         if parsed.content:
             said.append((parsed.content, seen))
         for call in parsed.calls:
-            if call.name == "escalate_to_human" and call.arguments:
-                said.append((str(call.arguments.get("summary", "")), seen))
+            summary = _arg(call, "summary") if call.name == "escalate_to_human" else None
+            if isinstance(summary, str):
+                said.append((summary, seen))
     return said
 
 
