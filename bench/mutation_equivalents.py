@@ -31,7 +31,7 @@ EQUIVALENT: dict[str, str] = {
         "compared with 'ok' and 'error'"
         for i in (1, 2, 3)
     },
-    "rewards.refund.x_final_words__mutmut_15": "no words at all: '' and 'XXXX' assert nothing "
+    "rewards.refund.x_final_words__mutmut_9": "no words at all: '' and 'XXXX' assert nothing "
     "to the claim reader and hold no deflection phrase",
     **{f"{_S}x__exact_ends__mutmut_{i}": "Wilson bounds never exceed 1" for i in (11, 27)},
     **{f"{_S}x_design_effect__mutmut_{i}": _DTYPE for i in (3, 5)},

@@ -59,15 +59,15 @@ class DoNothing(ScriptedPolicy):
 
 
 def maximum_total(registry: EnvRegistry, env: str) -> float:
-    """The contract's maximum: every component at 1.0, so the positive weights' sum."""
-    return sum(w for w in registry.card(env).default_weights.values() if w > 0)
+    """The contract's maximum under the declared weights (`Rubric.max_total`)."""
+    return registry.make_raw(env, split="eval").rubric.max_total
 
 
-def expert_policy(registry: EnvRegistry, env: str, name: str | None = None) -> Any:
+def expert_policy(registry: EnvRegistry, env: str) -> Any:
     from envs.card import import_object
 
     card = registry.card(env)
-    return import_object(card.policies[name or str(card.expert)])()
+    return import_object(card.policies[str(card.expert)])()
 
 
 def play(

@@ -81,15 +81,21 @@ class EndpointError(RuntimeError):
 SERVED_MODEL_FIELDS = ("id", "owned_by", "root", "parent", "max_model_len")
 
 
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    """`Authorization: Bearer ...` from `api_key`, else `OPENAI_API_KEY`; none without a key."""
+    key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 def served_model(
     base_url: str, model: str, *, api_key: str | None = None, timeout_s: float = 5.0
 ) -> dict[str, Any] | None:
     """The endpoint's own description of `model` (`GET {base_url}/models`), stable fields
     only; None when the server does not say (no such route, no such entry, unreachable)."""
-    key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        answer = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=timeout_s)
+        answer = httpx.get(
+            base_url.rstrip("/") + "/models", headers=auth_headers(api_key), timeout=timeout_s
+        )
         entries = answer.json().get("data") if answer.status_code == 200 else None
     except (httpx.HTTPError, ValueError, AttributeError):
         return None
@@ -148,8 +154,7 @@ class OpenAICompatPolicy:
         self.seed, self.max_retries, self.tool_format = seed, max_retries, tool_format
         self.backoff_s, self.max_backoff_s, self.budget_s = backoff_s, max_backoff_s, budget_s
         self.timeout_retries = timeout_retries
-        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        headers = auth_headers(api_key)
         workers = max(1, max_concurrency)
         self.client = httpx.Client(
             headers=headers,

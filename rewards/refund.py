@@ -83,11 +83,14 @@ def final_words(trajectory: Trajectory) -> str:
     """What the customer was finally told (the reply, or the escalation summary)."""
     if trajectory.final_answer is not None:
         return trajectory.final_answer
-    for call in reversed(trajectory.tool_calls):
-        summary = _arg(call, "summary") if call.name == "escalate_to_human" else None
-        if isinstance(summary, str):
-            return summary
-    return ""
+    summaries = [s for c in trajectory.tool_calls if (s := escalation_summary(c)) is not None]
+    return summaries[-1] if summaries else ""
+
+
+def escalation_summary(call: Any) -> str | None:
+    """What an escalation call (parsed or recorded) told the human, when it is text."""
+    summary = _arg(call, "summary") if call.name == "escalate_to_human" else None
+    return summary if isinstance(summary, str) else None
 
 
 def deflected(trajectory: Trajectory) -> bool:
@@ -204,10 +207,8 @@ def utterances(trajectory: Trajectory) -> list[tuple[str, list[str]]]:
         parsed = parse_action(message.content)
         if parsed.content:
             said.append((parsed.content, seen))
-        for call in parsed.calls:
-            summary = _arg(call, "summary") if call.name == "escalate_to_human" else None
-            if isinstance(summary, str):
-                said.append((summary, seen))
+        summaries = (escalation_summary(call) for call in parsed.calls)
+        said.extend((summary, seen) for summary in summaries if summary is not None)
     return said
 
 

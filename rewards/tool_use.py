@@ -13,22 +13,20 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from core.records import Execution, ToolCallRecord, Trajectory
+from tools.toolbox import SORTED_JSON
 
 EXECUTION_SCORE = {Execution.OK: 1.0, Execution.WRONG: -1.0, Execution.ERROR: -2.0}
 REPEAT_FAILED_COST, REPEAT_ANSWERED_COST, OVER_BUDGET_COST = 0.5, 0.25, 0.25
-# one encoder for every key (`json.dumps(..., default=str)` builds a new one per call)
-KEY_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
 
 
 def call_key(call: ToolCallRecord) -> str:
     """Calls with the same key are the same request (name and arguments, or raw text)."""
     if call.arguments is None:
         return f"raw:{call.raw}"
-    return f"{call.name}:{KEY_ENCODER.encode(call.arguments)}"
+    return f"{call.name}:{SORTED_JSON.encode(call.arguments)}"
 
 
 def distinct_calls(trajectory: Trajectory) -> list[ToolCallRecord]:

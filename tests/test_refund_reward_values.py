@@ -231,3 +231,11 @@ def test_a_summary_argument_to_another_tool_is_not_said_to_anyone() -> None:
     trajectory = play([GET_ID, CHECK, REFUND, noted, noted], max_turns=5)
     assert trajectory.final_answer is None and not trajectory.tool_calls[-1].valid
     assert trajectory.reward_components["truthfulness"] == 0.0
+
+
+def test_an_escalation_summary_that_is_not_text_says_nothing() -> None:
+    # a refused escalation whose summary is a number: no words reached anyone (0, no crash)
+    numeric = CALL.format(name="escalate_to_human", args='{"summary": 1001}')
+    trajectory = play([GET_ID, CHECK, REFUND, numeric, GET_ID], max_turns=5)
+    assert trajectory.final_answer is None and not trajectory.tool_calls[3].valid
+    assert trajectory.reward_components["truthfulness"] == 0.0

@@ -105,26 +105,22 @@ class GRPORunConfig(RoleSettings):
 
 
 # ---- steps of the recipe --------------------------------------------------------------------
-def sft_folder(cfg: GRPORunConfig) -> Path:
-    role = f"-{cfg.role}" if cfg.role else ""
-    return Path(cfg.sft_out or f"runs/sft/{cfg.env}{role}-tiny")
-
-
 def start_model(cfg: GRPORunConfig) -> tuple[str, str, str | None]:
     """(model to load, its description, the SFT run it comes from); builds SFT if absent."""
     from trainers import sft
 
     if cfg.model == "sft":
-        final = sft_folder(cfg) / "final"
+        folder = sft.sft_folder(cfg, cfg.env, cfg.sft_out)
+        final = folder / "final"
         if not (final / "config.json").is_file():
             print(f"[grpo] no SFT checkpoint at {final}: building it first (trainers.sft)")
-            overrides = [f"env={cfg.env}", f"out={sft_folder(cfg)}", f"seed={cfg.seed}"]
+            overrides = [f"env={cfg.env}", f"out={folder}", f"seed={cfg.seed}"]
             overrides += [f"role={cfg.role}"] if cfg.role else []
             overrides += [f"+partners.{r}={p}" for r, p in (cfg.partners or {}).items()]
             if cfg.cpu_threads is not None:
                 overrides.append(f"cpu_threads={cfg.cpu_threads}")
             sft.run_sft(sft.load_config("sft", overrides, sft.SFTRunConfig))
-        return str(final), f"sft:{final}", str(sft_folder(cfg))
+        return str(final), f"sft:{final}", str(folder)
     model, base = sft.resolve_model(cfg.model, cfg.env, sft.default_tiny(cfg.env), cfg.seed)
     return model, base, None
 
@@ -280,8 +276,7 @@ def table_summary(table: Any, keys: Sequence[str]) -> dict[str, Any]:
 
 # ---- entry point --------------------------------------------------------------------------
 def run_dir(cfg: GRPORunConfig) -> Path:
-    role = f"-{cfg.role}" if cfg.role else ""
-    return Path(cfg.out or f"runs/grpo/{cfg.env}{role}-{model_tag(cfg.model)}")
+    return Path(cfg.out or f"runs/grpo/{cfg.env}{cfg.role_tag}-{model_tag(cfg.model)}")
 
 
 def run_grpo(cfg: GRPORunConfig, backend: Any) -> dict[str, Any]:

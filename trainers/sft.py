@@ -100,6 +100,11 @@ class RoleSettings(BaseModel):
     role: str | None = None  # null: the env's default learner
     partners: dict[str, str] | None = None  # {role: policy}; null: the env's expert
 
+    @property
+    def role_tag(self) -> str:
+        """`-<role>` in default run-folder names ("" for the env's learner)."""
+        return f"-{self.role}" if self.role else ""
+
     def role_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"role": self.role} if self.role is not None else {}
         return kwargs | ({"partners": dict(self.partners)} if self.partners else {})
@@ -225,8 +230,13 @@ def resolve_model(model: str, env: str, tiny: TinySpec, seed: int = 0) -> tuple[
 
 # ---- the recipe -------------------------------------------------------------------------
 def run_dir(cfg: SFTRunConfig) -> Path:
-    role = f"-{cfg.role}" if cfg.role else ""
-    return Path(cfg.out or f"runs/sft/{cfg.env}{role}-{model_tag(cfg.model)}")
+    return Path(cfg.out or f"runs/sft/{cfg.env}{cfg.role_tag}-{model_tag(cfg.model)}")
+
+
+def sft_folder(cfg: RoleSettings, env: str, sft_out: str | None) -> Path:
+    """Where the trainers' `model=sft` finds its run: `sft_out`, else this module's default
+    folder for the tiny model."""
+    return Path(sft_out or f"runs/sft/{env}{cfg.role_tag}-tiny")
 
 
 def build_data(cfg: SFTRunConfig, out: Path) -> tuple[list[dict[str, Any]], Path]:

@@ -49,13 +49,13 @@ from trainers.data import grpo_rows, parse_job
 from trainers.token_rollout import Episode
 
 CHECKPOINTS, METRICS, TRACKER, FINAL = "checkpoints", "metrics.jsonl", "tb", "final"
-SAMPLING_KEYS = ("temperature", "top_p", "top_k", "max_turn_tokens", "max_episode_tokens")
 TOTAL = "total"  # the env's weighted total: the only reward TRL trains on
 
 
 def sampling_of(trainer: dict[str, Any], seed: int) -> Sampling:
     """The rollouts' `Sampling`: the trainer section's keys of the same names."""
-    return Sampling(**{key: trainer[key] for key in SAMPLING_KEYS}, seed=seed)
+    keys = (key for key in Sampling.model_fields if key != "seed")
+    return Sampling(**{key: trainer[key] for key in keys}, seed=seed)
 
 
 class EpisodeRollouts:

@@ -222,9 +222,8 @@ def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def run_folder(cfg: VerlRunConfig) -> Path:
     from trainers.sft import model_tag
 
-    role = f"-{cfg.role}" if cfg.role else ""
     tag = model_tag(cfg.model or "model")
-    return Path(cfg.out or f"runs/verl/{cfg.env}{role}-{tag}").resolve()
+    return Path(cfg.out or f"runs/verl/{cfg.env}{cfg.role_tag}-{tag}").resolve()
 
 
 # ---- model, prompt budget, capacity -----------------------------------------------------------
@@ -234,8 +233,7 @@ def resolve_model(cfg: VerlRunConfig) -> str:
 
     assert cfg.model is not None
     if cfg.model == "sft":
-        role = f"-{cfg.role}" if cfg.role else ""
-        final = Path(cfg.sft_out or f"runs/sft/{cfg.env}{role}-tiny") / "final"
+        final = sft.sft_folder(cfg, cfg.env, cfg.sft_out) / "final"
         if not (final / "config.json").is_file():
             raise ConfigError(f"model: sft: no SFT checkpoint at {final} (run trainers.sft first)")
         return str(final.resolve())
