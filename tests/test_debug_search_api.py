@@ -197,3 +197,46 @@ def test_deprecation_check_reads_code_not_prose() -> None:
         for text in (prose, code, no_code)
     ]
     assert scores == [1.0, 0.0, 0.0]
+
+
+EXIT_AT_IMPORT = "import sys\nsys.exit(0)\n"
+PATCHED_VERDICT = "import unittest\nunittest.TestResult.wasSuccessful = lambda self: True\n"
+
+
+def _answer_with(code: str) -> str:
+    return (
+        "The 500s come from a deprecated call; search-sdk v3.2.1 fixes it.\n\nPlan:\n"
+        "1. Pin it: `pip install search-sdk==3.2.1`.\n2. Replace the file.\n\n"
+        f"```python\n{code}```"
+    )
+
+
+@pytest.mark.parametrize(
+    ("label", "code"),
+    [
+        ("exits 0 at import, fixes nothing", EXIT_AT_IMPORT),
+        ("says every run succeeded, breaks the file", PATCHED_VERDICT),
+    ],
+)
+def test_code_that_cheats_the_test_run_gets_no_unit_test_credit(label: str, code: str) -> None:
+    """Exit status 0 was the whole verdict: `sys.exit(0)` as the proposed file passed every
+    test (unit_tests 1, success) without a fix; so did patching unittest's verdict."""
+    env = envs.make_raw(ENV, split="eval")
+    scenario = env.scenarios[0]
+    env.begin(scenario, seed=0)
+    search = '{"name": "search_docs", "arguments": {"query": "search-sdk changelog", "limit": 5}}'
+    env.advance(f"<tool_call>{search}</tool_call>")
+    original = env.sandbox.repo[scenario.target_file]  # type: ignore[union-attr]
+    broken = original.replace("legacy_lookup", "no_such_call")  # every test errors
+    cheat = code if code == EXIT_AT_IMPORT else code + broken
+    trajectory = env.advance(_answer_with(cheat)).trajectory
+    assert trajectory is not None
+    verification = code_checks.final_verification(trajectory)
+    assert verification is not None and verification["passed"] is False, label
+    assert trajectory.reward_components["unit_tests"] == 0.0
+    assert trajectory.success is False
+    fixed = original.replace("legacy_lookup", "query")  # the real fix still passes
+    env.begin(scenario, seed=0)
+    env.advance(f"<tool_call>{search}</tool_call>")
+    trajectory = env.advance(_answer_with(fixed)).trajectory
+    assert trajectory is not None and trajectory.reward_components["unit_tests"] == 1.0

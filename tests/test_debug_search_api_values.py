@@ -27,6 +27,7 @@ from core.records import Trajectory
 from rewards import code_checks
 from tests.test_stale_report_values import play_case_by_hand
 from tools.code_sandbox import RunResult
+from tools.repo import expected_tests
 
 CALL = '<tool_call>\n{{"name": "{name}", "arguments": {args}}}\n</tool_call>'
 READ_FIX = CALL.format(name="read_document", args='{"doc_id": "sdk-changelog"}')
@@ -54,7 +55,9 @@ class UnitTests:
 
     def run(self, files: Mapping[str, str], argv: Sequence[str]) -> RunResult:
         self.files.append(dict(files))
-        return RunResult(0 if self.passed else 1, "", "", 0.0, self.name)
+        _, token, module = argv  # the test runner's verdict line: every test ran, and passed
+        verdict = f"{token} ran={expected_tests(files, module)} ok={int(self.passed)}\n"
+        return RunResult(0 if self.passed else 1, verdict, "", 0.0, self.name)
 
 
 def play(*actions: str, sandbox: UnitTests | None = None) -> Trajectory:

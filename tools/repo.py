@@ -18,8 +18,11 @@ Contract
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import re
+import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
@@ -35,6 +38,75 @@ from tools.toolbox import ToolInputError, ToolResult
 
 MAX_FILE_CHARS = 4000
 CACHE_SIZE = 1024
+TEST_METHOD = re.compile(r"^[ \t]+def test\w*\(", re.MULTILINE)
+RUNNER_FILE = "_toolgym_run_tests.py"
+# Run in the code sandbox as `python _toolgym_run_tests.py TOKEN MODULE`. The token leaves
+# argv before the code under test is imported. After the run the framework is compared
+# with a snapshot taken before it (unittest's classes, builtins) and every test that ran
+# must still be a function of the test module: patching either is a failed run.
+RUNNER = """\
+import builtins, inspect, sys, unittest
+
+
+CLASSES = (unittest.TestCase, unittest.TestResult, unittest.TextTestResult,
+           unittest.TextTestRunner, unittest.TestSuite, unittest.TestLoader,
+           unittest.suite.BaseTestSuite)
+
+
+def _snapshot():
+    state = {(c.__name__, k): v for c in CLASSES for k, v in vars(c).items()}
+    state.update({("builtins", k): v for k, v in vars(builtins).items()})
+    state.update({("unittest", k): v for k, v in vars(unittest).items()})
+    return state
+
+
+def _changed(before):
+    after = _snapshot()  # modules may gain names (lazy imports); classes may not
+    changed = [k for k, v in before.items() if after.get(k, before) is not v]
+    names = {c.__name__ for c in CLASSES}
+    changed += [k for k in after.keys() - before.keys() if k[0] in names]
+    return sorted(".".join(k) for k in changed)
+
+
+def _function(test):
+    method = inspect.unwrap(getattr(type(test), test._testMethodName, None))
+    return getattr(method, "__code__", None)
+
+
+def _tests(suite):
+    for item in suite:
+        if isinstance(item, unittest.TestCase):
+            yield item
+        else:
+            yield from _tests(item)
+
+
+def _main():
+    token, module = sys.argv[1], sys.argv[2]
+    del sys.argv[1:]
+    before = _snapshot()
+    loader = unittest.TestLoader()
+    suite = loader.loadTestsFromName(module)
+    tests = list(_tests(suite))
+    result = unittest.TextTestRunner(verbosity=0).run(suite)
+    changed = _changed(before)
+    source = getattr(sys.modules.get(module), "__file__", None)
+    replaced = [
+        t.id() for t in tests
+        if _function(t) is None or _function(t).co_filename != source
+    ]
+    if changed:
+        print("the code changed the test framework: " + ", ".join(changed[:5]), file=sys.stderr)
+    if replaced:
+        print("the code replaced tests: " + ", ".join(replaced[:5]), file=sys.stderr)
+    ok = (result.wasSuccessful() and not result.skipped and not loader.errors
+          and not changed and not replaced and result.testsRun == len(tests))
+    sys.stdout.flush()
+    print("\\n%s ran=%d ok=%d" % (token, result.testsRun, ok), flush=True)
+
+
+_main()
+"""
 
 
 @cache
@@ -93,29 +165,49 @@ _RESULTS: OrderedDict[str, Verification] = OrderedDict()
 
 
 def verify(ctx: RepoSandbox, path: str, code: str, test_module: str | None = None) -> Verification:
-    """Run the snapshot's tests with `path` replaced by `code` (cached; never raises)."""
+    """Run the snapshot's tests with `path` replaced by `code` (cached; never raises).
+
+    The tests run under `RUNNER`, which prints a line with a fresh secret token, the
+    number of tests run and the verdict after the run; they pass only when that line
+    ends the output and says every test the module defines ran and passed. Exit status 0
+    alone is no pass: code that exits at import (`sys.exit(0)`, `os._exit(0)`), patches
+    unittest or replaces the tests would otherwise pass without fixing anything."""
     module = test_module or ctx.test_module
     files = {**ctx.repo, path: code}
-    argv = ["-m", "unittest", "-q", module]
     key = hashlib.sha256(
-        json.dumps([ctx.code_sandbox.name, argv, sorted(files.items())]).encode()
+        json.dumps([ctx.code_sandbox.name, RUNNER, module, sorted(files.items())]).encode()
     ).hexdigest()
     if key in _RESULTS:
         _RESULTS.move_to_end(key)
         return _RESULTS[key]
+    token = secrets.token_hex(16)
     try:
-        result: RunResult = run_with_retries(ctx.code_sandbox, files, argv)
+        result: RunResult = run_with_retries(
+            ctx.code_sandbox, {**files, RUNNER_FILE: RUNNER}, [RUNNER_FILE, token, module]
+        )
     except SandboxInfraError as exc:
         ctx.infra_failures.append(str(exc))
         return Verification(
             False, f"ERROR: the test runner failed on our side: {exc}", None, str(exc)
         )
+    body, _, verdict = result.stdout.rstrip("\n").rpartition("\n")
+    if not verdict.startswith(token):
+        body, verdict = result.stdout, ""
+    wanted = expected_tests(ctx.repo, module)
+    passed = result.ok and verdict == f"{token} ran={wanted} ok=1" if wanted else False
+    shown = dataclasses.replace(result, stdout=body.replace(token, ""))
     violation = result.error.kind if result.error else None
-    verification = Verification(result.ok, result.summary(), violation)
+    verification = Verification(passed, shown.summary(), violation)
     _RESULTS[key] = verification
     if len(_RESULTS) > CACHE_SIZE:
         _RESULTS.popitem(last=False)
     return verification
+
+
+def expected_tests(repo: dict[str, str], module: str) -> int:
+    """How many tests `module` of the snapshot defines (`def test...` methods); 0 if none."""
+    source = repo.get(module.replace(".", "/") + ".py", "")
+    return len(TEST_METHOD.findall(source))
 
 
 def _repo_of(ctx: Sandbox) -> RepoSandbox:
