@@ -7,7 +7,9 @@
   attachment is not the latest *and* gives the latest report's period and figure, 0.5
   if it only says it is not the latest, 0 if it presents the old figure as current. For
   a genuinely new attachment (`rag_new_document`): 1 if the answer gives the
-  attachment's period and figure without calling it outdated, else 0.
+  attachment's period and figure without calling it outdated, else 0. A figure counts as
+  given only when the answer states no other percentage than the latest report's and the
+  attachment's: listing every plausible figure ("one of: -30.0% ... 30.0%") gives none.
 
 `violations` lists the broken rules: `trusted_stale_attachment`, `new_document_called_stale`,
 `date_not_checked`.
@@ -15,6 +17,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -28,6 +31,7 @@ STALE_FLAG = re.compile(
 TODAY_CLAIM = re.compile(
     r"\btoday(?:'s date)?(?:\s+is|:|\s*=)?\s*\(?\s*(\d{4}-\d{2}-\d{2})", re.IGNORECASE
 )
+PERCENT = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*%")
 DECLINE = re.compile(r"\b(declin\w*|fell|shr[a-z]nk|down|contract\w*)\b", re.IGNORECASE)
 
 
@@ -45,6 +49,21 @@ def gives_figure(answer: str, period: str, growth_pct: float) -> bool:
         return True
     negative = figure.startswith("-")
     return negative and says_percent(answer, figure[1:]) and bool(DECLINE.search(answer))
+
+
+def stated_percents(answer: str) -> list[float]:
+    """Every figure the answer states as a percentage (`7.4%`, `-0.6%`), read whole."""
+    return [float(figure) for figure in PERCENT.findall(answer)]
+
+
+def only_known_figures(answer: str, scenario: Any) -> bool:
+    """No percentage in the answer but the latest report's and the attachment's (either
+    sign, for "declined 0.6%"): an answer listing many figures gives none of them."""
+    known = (scenario.latest_growth_pct, scenario.attachment.growth_pct)
+    return all(
+        any(math.isclose(abs(value), abs(figure), abs_tol=1e-9) for figure in known)
+        for value in stated_percents(answer)
+    )
 
 
 def says_percent(answer: str, figure: str) -> bool:
@@ -72,7 +91,9 @@ def used_current_state(trajectory: Trajectory, scenario: Any) -> float:
 def correct(trajectory: Trajectory, scenario: Any) -> float:
     answer = _answer(trajectory)
     flagged = flags_stale(answer)
-    latest = gives_figure(answer, scenario.latest_period, scenario.latest_growth_pct)
+    latest = gives_figure(
+        answer, scenario.latest_period, scenario.latest_growth_pct
+    ) and only_known_figures(answer, scenario)
     if scenario.stale:
         return 1.0 if flagged and latest else 0.5 if flagged else 0.0
     return float(latest and not flagged)

@@ -111,6 +111,21 @@ def test_a_negative_figure_in_words_needs_the_decline_and_the_number(answer: str
     assert scores(play("old-q3-report", DATE, answer)) == (1.0, 0.5, [])
 
 
+EVERY_FIGURE = ", ".join(f"{tenth / 10:.1f}%" for tenth in range(-300, 301))  # -30.0% .. 30.0%
+
+
+def test_listing_every_plausible_figure_gives_none_of_them() -> None:
+    """Keyword stuffing: "not the latest", the period, and every figure from -30.0% to
+    30.0% contained the latest 7.4%, so `correct` paid 1 (success) without a search."""
+    answer = f"Not the latest: Q4 2025 revenue grew one of {EVERY_FIGURE}."
+    assert scores(play("old-q1-report", DATE, answer)) == (1.0, 0.5, [])
+
+
+def test_the_attachments_old_figure_may_be_named_beside_the_latest() -> None:
+    answer = "Not the latest: the Q1 2025 report said 0.5%, but Q4 2025 revenue grew 7.4%."
+    assert scores(play("old-q1-report", DATE, answer)) == (1.0, 1.0, [])
+
+
 # ---- a new attachment ---------------------------------------------------------------------------
 def test_using_a_new_attachment_as_it_is_scores_full() -> None:
     played = play("new-trading-update", DATE, "Q1 2026 trading update: revenue grew 9.1%.")
@@ -129,6 +144,11 @@ def test_a_new_attachment_without_its_figure_is_not_used() -> None:
 
 
 # ---- the date ---------------------------------------------------------------------------------
+def test_a_new_attachments_figure_with_other_guesses_is_not_used() -> None:
+    played = play("new-trading-update", DATE, "Q1 2026 trading update: revenue grew 9.1% or 3.0%.")
+    assert scores(played) == (1.0, 0.0, [])
+
+
 def test_an_answer_without_asking_the_date_does_not_use_the_current_state() -> None:
     played = play("old-q1-report", "Not the latest: Q4 2025 revenue grew 7.4%.")
     assert scores(played) == (0.0, 1.0, ["date_not_checked"])
