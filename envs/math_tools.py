@@ -3,7 +3,8 @@
 The agent gets a word problem or a division, may call `calculator`, and must end with
 `<answer>number</answer>`. Rewards: `accuracy` (1 if the answer is within the
 scenario's tolerance, else 0), `answer_format` (1 if the final reply has the tag, else 0),
-the shared `tool_execution` / `tool_format` components, and `efficiency` (repeated calls
+the shared `tool_execution` / `tool_format` components (capped at 0 unless a calculator
+call did the problem's arithmetic: `computed_with_calculator`), and `efficiency` (repeated calls
 and calls beyond the one a problem needs cost: `rewards.tool_use.call_efficiency`).
 Checks feed the eval metrics `math_correct_rate` and `format_pass_rate(tag='<answer>')`.
 """
@@ -14,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from core.records import Message, Trajectory
+from core.records import Execution, Message, Trajectory
 from envs.base import ToolEnv
 from rewards.spec import RewardFn
 from rewards.tags import tagged_answer
@@ -26,6 +27,8 @@ from tools.sandbox import Sandbox
 from tools.schema import Tool
 
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+OPERAND = re.compile(r"\d+(?:\.\d+)?")
+ROUNDING = 5e-4  # an answer rounded to 3 decimals is this far from the exact result
 SYSTEM = (
     "Solve the problem. Use the calculator tool for arithmetic instead of computing in your "
     "head. Finish with the number alone inside <answer></answer>."
@@ -47,6 +50,36 @@ def answer_format(trajectory: Trajectory, scenario: Any) -> float:
     return float(tagged_answer(trajectory.final_answer or "") is not None)
 
 
+def computed_with_calculator(trajectory: Trajectory, scenario: Any) -> bool:
+    """A calculator call did the problem's arithmetic: an expression of two or more of the
+    question's own numbers whose result is the answer (within the tolerance, plus the
+    rounding a "3 decimal places" answer allows)."""
+    given = set(OPERAND.findall(scenario.question))
+    for call in trajectory.tool_calls:
+        if call.name != "calculator" or call.execution != Execution.OK or call.result is None:
+            continue
+        operands = OPERAND.findall(str((call.arguments or {}).get("expression", "")))
+        if len(operands) < 2 or not set(operands) <= given:
+            continue
+        if abs(float(call.result) - scenario.answer) <= scenario.tolerance + ROUNDING:
+            return True
+    return False
+
+
+def tool_credit(component: RewardFn) -> RewardFn:
+    """`component`, but never above 0 unless the calculator computed the answer: a call
+    that computes something else (`1 + 1`, today's date, the answer itself) earns nothing,
+    so it cannot buy the tool credit for an answer worked out in the head."""
+
+    def scored(trajectory: Trajectory, scenario: Any) -> float:
+        value = component(trajectory, scenario)
+        return value if computed_with_calculator(trajectory, scenario) else min(value, 0.0)
+
+    scored.__name__ = scored.__qualname__ = component.__name__
+    scored.__doc__ = component.__doc__
+    return scored
+
+
 def efficiency(trajectory: Trajectory, scenario: Any) -> float:
     """Calls cost: one calculator call is all a problem needs (`rewards.tool_use`)."""
     return call_efficiency(trajectory, call_budget=1)
@@ -55,8 +88,8 @@ def efficiency(trajectory: Trajectory, scenario: Any) -> float:
 MATH_REWARDS = {
     "accuracy": accuracy,
     "answer_format": answer_format,
-    "tool_execution": tool_execution,
-    "tool_format": tool_format,
+    "tool_execution": tool_credit(tool_execution),
+    "tool_format": tool_credit(tool_format),
     "efficiency": efficiency,
 }
 MATH_WEIGHTS = {
