@@ -19,7 +19,7 @@ from core.records import Execution, Message, Trajectory
 from envs.base import ToolEnv
 from rewards.spec import RewardFn
 from rewards.tags import tagged_answer
-from rewards.tool_use import call_efficiency, tool_execution, tool_format
+from rewards.tool_use import call_efficiency, tool_execution, tool_format, works_from
 from scenarios.math import MathScenario, generate
 from scenarios.schema import Scenario
 from tools import standard
@@ -27,7 +27,6 @@ from tools.sandbox import Sandbox
 from tools.schema import Tool
 
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-OPERAND = re.compile(r"\d+(?:\.\d+)?")
 ROUNDING = 5e-4  # an answer rounded to 3 decimals is this far from the exact result
 SYSTEM = (
     "Solve the problem. Use the calculator tool for arithmetic instead of computing in your "
@@ -54,12 +53,10 @@ def computed_with_calculator(trajectory: Trajectory, scenario: Any) -> bool:
     """A calculator call did the problem's arithmetic: an expression of two or more of the
     question's own numbers whose result is the answer (within the tolerance, plus the
     rounding a "3 decimal places" answer allows)."""
-    given = set(OPERAND.findall(scenario.question))
     for call in trajectory.tool_calls:
         if call.name != "calculator" or call.execution != Execution.OK or call.result is None:
             continue
-        operands = OPERAND.findall(str((call.arguments or {}).get("expression", "")))
-        if len(operands) < 2 or not set(operands) <= given:
+        if not works_from(str((call.arguments or {}).get("expression", "")), scenario.question):
             continue
         if abs(float(call.result) - scenario.answer) <= scenario.tolerance + ROUNDING:
             return True

@@ -10,8 +10,10 @@ named components (each at most 1.0, so an env's maximum is the sum of its positi
 * `role_execution`: 1 when the learner's role (`trajectory.info["learner"]`) did its own job,
   else 0 (acting: asked the lookup, then the right end state and reply (a right guess
   without asking is luck, not the role's job); lookup: looked up and reported the facts;
-  equation: a right expression; calculator: used the calculator and reported its value (the
-  numbers after the report's last `=`: "8 + 2 - 5 = 6" reports 6, not 5);
+  equation: a right expression of the question's own numbers (`⇒ 5`, the answer worked
+  out in the head, is none); calculator: used the calculator on the question's numbers
+  and reported its value (the numbers after the report's last `=`: "8 + 2 - 5 = 6"
+  reports 6, not 5);
   coordinator: the right `<answer>`).
 * `wrong_final_response`: 1 when the final response is wrong ("Didn't get order info" when
   it was handed over, "Refunded." with no refund or after an error report, a missing fact),
@@ -36,6 +38,7 @@ from typing import Any
 
 from core.records import Execution, Trajectory
 from rewards.tags import tagged_answer
+from rewards.tool_use import works_from
 from tools.standard import evaluate_arithmetic
 
 ERROR_WORD = re.compile(r"\berror\b", re.IGNORECASE)
@@ -268,6 +271,14 @@ def expression_value(message: str) -> float | None:
         return None
 
 
+def equation_of(message: str, scenario: Any) -> bool:
+    """The message hands over an equation of the problem: an expression of the question's
+    own numbers whose value is the answer (not the answer worked out in the head, `⇒ 5`)."""
+    return expression_value(message) == scenario.answer and works_from(
+        expression_of(message), scenario.question
+    )
+
+
 def reported_values(message: str) -> set[float]:
     """The numbers a result states: after its last `=` (all of them when it has none), so
     the operands of "8 + 2 - 5 = 6" are not taken for its value."""
@@ -297,7 +308,7 @@ def math_handoff_info(trajectory: Trajectory, scenario: Any) -> float:
         asked is not None
         and numbers(scenario.question) <= numbers(asked["message"])
         and equation is not None
-        and expression_value(equation["message"]) == scenario.answer
+        and equation_of(equation["message"], scenario)
         and result is not None
         and float(scenario.answer) in reported_values(result["message"])
         and final_value(trajectory) == scenario.answer
@@ -320,12 +331,13 @@ def _math_role_did_its_job(trajectory: Trajectory, scenario: Any) -> bool:
     role = learner(trajectory)
     _, equation, result = _math_hops(trajectory)
     if role == "equation":
-        return equation is not None and expression_value(equation["message"]) == scenario.answer
-    if role == "calculator":
+        return equation is not None and equation_of(equation["message"], scenario)
+    if role == "calculator":  # it computed the problem's arithmetic, not an answer it knew
         used = [
             c
             for c in calls_by(trajectory, "calculator", "calculator")
             if c.execution == Execution.OK
+            and works_from(str((c.arguments or {}).get("expression", "")), scenario.question)
         ]
         values = {float(c.result) for c in used}  # the calculator's answers are numbers
         return result is not None and bool(values & reported_values(result["message"]))

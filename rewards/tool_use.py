@@ -9,10 +9,13 @@
   already failed (the seed's loop) − 0.25 per repeat of a call already answered (nothing new
   to learn) − 0.25 per call beyond `call_budget`, floored at −1. Calls that hit an injected
   fault are free (retrying an outage is right) and are not counted against the budget.
+* `works_from(expression, problem)`: the expression computes from the problem's own
+  numbers (for envs that pay for using a calculator on the problem, not beside it).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from core.records import Execution, ToolCallRecord, Trajectory
@@ -20,6 +23,7 @@ from tools.toolbox import SORTED_JSON
 
 EXECUTION_SCORE = {Execution.OK: 1.0, Execution.WRONG: -1.0, Execution.ERROR: -2.0}
 REPEAT_FAILED_COST, REPEAT_ANSWERED_COST, OVER_BUDGET_COST = 0.5, 0.25, 0.25
+OPERAND = re.compile(r"\d+(?:\.\d+)?")
 
 
 def call_key(call: ToolCallRecord) -> str:
@@ -83,3 +87,11 @@ def call_penalty(trajectory: Trajectory, call_budget: int) -> float:
 
 def call_efficiency(trajectory: Trajectory, call_budget: int) -> float:
     return max(-1.0, 1.0 - call_penalty(trajectory, call_budget))
+
+
+def works_from(expression: str, text: str) -> bool:
+    """`expression` does arithmetic on the numbers of `text` (a problem): two or more
+    operands, each a number of `text`. An answer worked out elsewhere and echoed (`5`,
+    `5 + 0`) or arithmetic of something else (`1 + 1`) does not."""
+    operands = OPERAND.findall(expression)
+    return len(operands) >= 2 and set(operands) <= set(OPERAND.findall(text))

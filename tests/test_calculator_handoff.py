@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 import envs
 from tests.conftest import play_case
+from tests.test_stale_report_values import play_case_by_hand
 
 ENV = "calculator_handoff"
 
@@ -86,3 +88,37 @@ def test_a_calculator_that_skips_the_tool_fails_its_role() -> None:
     trajectory = play("seed_carly_apples", "no_calculator", role="calculator")
     assert not any(c.name == "calculator" for c in trajectory.tool_calls)
     assert trajectory.reward_components["role_execution"] == 0.0
+
+
+def handoff_to(to: str, message: str) -> str:
+    call = {"name": "handoff", "arguments": {"to": to, "message": message}}
+    return f"<tool_call>{json.dumps(call, ensure_ascii=False)}</tool_call>"
+
+
+def test_an_equation_learner_that_hands_over_the_answer_is_no_equation() -> None:
+    """ "8 apples, buys 2, sells 5": handing the calculator "⇒ 5" (the answer worked out in
+    the head) scored 2.0 and success, as the expert's "⇒ 8 + 2 - 5". No equation went
+    through the hop: handoff_info −1, role_execution 0; the partners still answer 5
+    (wrong_final_response 0), so the total is −1."""
+    env = envs.make_raw(ENV, split="cases", role="equation")
+    ask = handoff_to("calculator", "Work it out ⇒ 5")
+    trajectory = play_case_by_hand(env, "seed_carly_apples", [ask])
+    assert trajectory.final_answer.endswith("<answer>5</answer>")
+    assert trajectory.reward_components == {
+        "handoff_info": -1.0, "role_execution": 0.0, "wrong_final_response": 0.0,
+        "wasted_calls": 0.0,
+    }  # fmt: skip
+    assert trajectory.reward == -1.0 and not trajectory.success
+
+
+def test_a_calculator_learner_that_echoes_a_known_answer_fails_its_role() -> None:
+    """Calling calculator("5") and reporting "8 + 2 - 5 = 5" scored 2.0: the reported value
+    was a calculator result. The tool must compute from the question's numbers: role 0,
+    the team's information still right (handoff_info 1), total 1.0."""
+    env = envs.make_raw(ENV, split="cases", role="calculator")
+    echo = '<tool_call>{"name": "calculator", "arguments": {"expression": "5"}}</tool_call>'
+    report = handoff_to("coordinator", "8 + 2 - 5 = 5")
+    trajectory = play_case_by_hand(env, "seed_carly_apples", [echo, report])
+    assert trajectory.reward_components["role_execution"] == 0.0
+    assert trajectory.reward_components["handoff_info"] == 1.0
+    assert trajectory.reward == 1.0 and not trajectory.success
