@@ -8,8 +8,9 @@ named components (each at most 1.0, so an env's maximum is the sum of its positi
   names the order/problem, the report carries the facts or the error, the acting role's
   actions and final reply follow the report), −1 when any of it went missing.
 * `role_execution`: 1 when the learner's role (`trajectory.info["learner"]`) did its own job,
-  else 0 (acting: asked the lookup, then the right end state and reply (a right guess
-  without asking is luck, not the role's job); lookup: looked up and reported the facts;
+  else 0 (acting: asked the lookup, then the right end state and reply, every refund after
+  the report came back (a right guess without asking, or sent before the request in the
+  same message, is luck, not the role's job); lookup: looked up and reported the facts;
   equation: a right expression of the question's own numbers (`⇒ 5`, the answer worked
   out in the head, is none); calculator: used the calculator on the question's numbers
   and reported its value (the numbers after the report's last `=`: "8 + 2 - 5 = 6"
@@ -206,12 +207,23 @@ def refund_handoff_info(trajectory: Trajectory, scenario: Any) -> float:
         used = not _acted_on_error(trajectory) and not (reply is not None and claims_refund(reply))
     elif scenario.expected.refund:
         customer = scenario.expected.customer_id
-        used = any(
+        used = _refunded_after_the_report(trajectory) and any(
             e.get("customer_id") == customer for e in _refunds_of(trajectory, scenario.order_id)
         )
     else:
         used = not refund_wrong_final_response(trajectory, scenario)
     return 1.0 if used else -1.0
+
+
+def _refunded_after_the_report(trajectory: Trajectory) -> bool:
+    """Every refund that ran came after the lookup's report: a refund sent before the
+    request (in the same message) acted on nothing it had seen, even when it was right."""
+    report = first(handoffs(trajectory), **{"from": "lookup"})
+    return all(
+        report is not None and call.turn > report["seq"]
+        for call in trajectory.tool_calls
+        if call.name in ACTION_TOOLS and call.execution == Execution.OK
+    )
 
 
 def _acting_did_its_job(trajectory: Trajectory, scenario: Any) -> bool:
@@ -222,6 +234,7 @@ def _acting_did_its_job(trajectory: Trajectory, scenario: Any) -> bool:
     right_escalation = bool(events(trajectory, "escalation")) == scenario.expected.escalate
     return (
         bool(handoffs(trajectory))  # it asked (only it starts; a lookup's reply is a report)
+        and _refunded_after_the_report(trajectory)
         and right_refund
         and right_escalation
         and not refund_wrong_final_response(trajectory, scenario)

@@ -153,6 +153,17 @@ def test_hand_written_expert_turns_score_two() -> None:
     assert scores(seed_123(ASK_123, *REFUNDED_123)) == (PERFECT, 2.0)
 
 
+def test_a_refund_sent_before_the_request_in_the_same_message_used_no_report() -> None:
+    """Refund first, then ask, in one message: the refund ran before the lookup's report
+    existed. It scored 2.0 and success (right customer, right end state, it "asked"). Now:
+    the report was not used (handoff_info -1) and the role acted blind (role_execution 0);
+    the reply is still right (wrong_final_response 0): total -1."""
+    trajectory = seed_123(refund(42, 123) + "\n" + ASK_123, DONE_123)
+    assert trajectory.final_answer == DONE_123
+    assert scores(trajectory) == (components(handoff_info=-1.0, role_execution=0.0), -1.0)
+    assert not trajectory.success
+
+
 def test_refunding_twice_fails_the_role_and_the_repeat_is_a_wasted_call() -> None:
     # 3 acting calls (handoff, refund, the same refund again): 1 wasted = 1/3. Two refund
     # events where exactly one is due: role 0. The first refund went to customer 42: info +1.
