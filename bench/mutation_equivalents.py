@@ -24,8 +24,6 @@ EQUIVALENT: dict[str, str] = {
     f"{_C}x__plainly_json__mutmut_4": _SHORT,
     f"{_C}x__plainly_json__mutmut_10": "64 brackets nest at most 64 containers, levels 0..63, "
     "which sanitize allows: sanitising them or not gives the same call",
-    f"{_C}xǁ_Blocksǁnext__mutmut_3": "a tag found exactly at the position is found there "
-    "again by the re-search: the same blocks, one short search more",
     **{
         f"rewards.refund.x__checked_before__mutmut_{i}": "the initial state is only ever "
         "compared with 'ok' and 'error'"

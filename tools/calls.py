@@ -42,7 +42,6 @@ from core.sanitize import MAX_DEPTH, clean_text, sanitize
 OPEN_CALL, CLOSE_CALL = "<tool_call>", "</tool_call>"
 OPEN_THINK, CLOSE_THINK = "<think>", "</think>"
 OPEN_ANSWER, CLOSE_ANSWER = "<answer>", "</answer>"
-CLOSER = {OPEN_CALL: CLOSE_CALL, OPEN_THINK: CLOSE_THINK}  # the blocks taken out of the content
 EXPONENT = re.compile("[0-9][eE]")  # a number's exponent (or text that looks like one)
 MAX_CALLS_PER_TURN = 64
 MAX_VALUES_PER_CALL = 10_000  # JSON values in one Python-built call (text is bounded by length)
@@ -81,23 +80,35 @@ def parse_text(text: str) -> ParsedAction:
     think: str | None = None
     calls: list[ParsedCall] = []
     pieces: list[str] = []
-    position, closed_calls, blocks = 0, 0, _Blocks(text)
-    while (block := blocks.next(position)) is not None:  # blocks out, the rest is content
-        tag, start, body_start, body_end, end = block
+    position, closed_calls, size = 0, 0, len(text)
+    # Blocks are taken out left to right; each tag's next position is searched again only
+    # once the scan has passed it, so many blocks do not rescan the text to its end.
+    think_at, call_at = text.find(OPEN_THINK), text.find(OPEN_CALL)
+    while think_at >= 0 or call_at >= 0:
+        is_think = call_at < 0 or 0 <= think_at < call_at
+        start = think_at if is_think else call_at
+        opener, closer = (OPEN_THINK, CLOSE_THINK) if is_think else (OPEN_CALL, CLOSE_CALL)
+        body_start = start + len(opener)
+        body_end = text.find(closer, body_start)
+        end = size if body_end < 0 else body_end + len(closer)  # unclosed: runs to the end
+        body_end = size if body_end < 0 else body_end
         pieces.append(text[position:start])
         position = end
-        if tag == OPEN_THINK:
+        if is_think:
             think = text[body_start:body_end].strip() if think is None else think
-            continue
-        raw = text[start:end]
-        call = parse_call_json(text[body_start:body_end], raw)
-        if body_end == end:
-            if call.error_kind is None:
-                call.error_kind = ErrorKind.MALFORMED_JSON
-                call.error = "ERROR: Tool call was not closed with </tool_call>"
         else:
-            closed_calls += 1
-        calls.append(call)
+            call = _call_from_body(text[body_start:body_end], text[start:end])
+            if body_end == end:
+                if call.error_kind is None:
+                    call.error_kind = ErrorKind.MALFORMED_JSON
+                    call.error = "ERROR: Tool call was not closed with </tool_call>"
+            else:
+                closed_calls += 1
+            calls.append(call)
+        if 0 <= think_at < position:
+            think_at = text.find(OPEN_THINK, position)
+        if 0 <= call_at < position:
+            call_at = text.find(OPEN_CALL, position)
     pieces.append(text[position:])
     content = "".join(pieces).strip()
     if text.count(CLOSE_CALL) > closed_calls:
@@ -120,36 +131,6 @@ def _answer(text: str) -> str | None:
     return rest.partition(CLOSE_ANSWER)[0].strip() if opened else None
 
 
-class _Blocks:
-    """Finds `<tool_call>`/`<think>` blocks left to right in linear time overall.
-
-    Each opening tag's next position is remembered and searched again only once the scan
-    has passed it, so a text of many blocks is not rescanned to its end for every block."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.next_at = {opener: text.find(opener) for opener in CLOSER}
-
-    def next(self, position: int) -> tuple[str, int, int, int, int] | None:
-        """The next block at or after `position` (which only grows from call to call):
-        (opening tag, start, body start, body end, end).
-
-        An unclosed block runs to the end of the text (body end == end)."""
-        for opener, at in self.next_at.items():
-            if 0 <= at < position:  # passed: look again from here
-                self.next_at[opener] = self.text.find(opener, position)
-        found = [(at, opener) for opener, at in self.next_at.items() if at >= 0]
-        if not found:
-            return None
-        start, opener = min(found)
-        body_start = start + len(opener)
-        try:
-            body_end = self.text.index(CLOSER[opener], body_start)
-        except ValueError:  # unclosed
-            return opener, start, body_start, len(self.text), len(self.text)
-        return opener, start, body_start, body_end, body_end + len(CLOSER[opener])
-
-
 def _plainly_json(body: str) -> bool:
     """True when JSON parsed from `body` cannot need sanitising (the common, short call):
     too short for an over-long integer, a float too long to be finite, or too many values;
@@ -164,7 +145,11 @@ def _plainly_json(body: str) -> bool:
 
 def parse_call_json(body: str, raw: str) -> ParsedCall:
     """One `<tool_call>` body: `{"name": ..., "arguments": {...}}`."""
-    body, raw = clean_text(body), clean_text(raw)
+    return _call_from_body(clean_text(body), clean_text(raw))
+
+
+def _call_from_body(body: str, raw: str) -> ParsedCall:
+    """`parse_call_json` for text already cleaned (slices of a cleaned message)."""
     try:
         data = from_json(body, allow_inf_nan=False)
     except ValueError as exc:
