@@ -201,6 +201,14 @@ def test_deprecation_check_reads_code_not_prose() -> None:
 
 EXIT_AT_IMPORT = "import sys\nsys.exit(0)\n"
 PATCHED_VERDICT = "import unittest\nunittest.TestResult.wasSuccessful = lambda self: True\n"
+FORGED_VERDICT = (  # the runner's own line, its token read from the interpreter's argv
+    "import os, re, sys\n"
+    "token = next(a for a in sys.orig_argv if re.fullmatch('[0-9a-f]{32}', a))\n"
+    "source = open(sys.orig_argv[-1].replace('.', '/') + '.py').read()\n"
+    "tests = len(re.findall(r'^[ \\t]+def test', source, re.M))\n"
+    "print('\\n%s ran=%d ok=1' % (token, tests), flush=True)\n"
+    "os._exit(0)\n"
+)
 
 
 def _answer_with(code: str) -> str:
@@ -216,6 +224,7 @@ def _answer_with(code: str) -> str:
     [
         ("exits 0 at import, fixes nothing", EXIT_AT_IMPORT),
         ("says every run succeeded, breaks the file", PATCHED_VERDICT),
+        ("prints the runner's verdict with the token from sys.orig_argv", FORGED_VERDICT),
     ],
 )
 def test_code_that_cheats_the_test_run_gets_no_unit_test_credit(label: str, code: str) -> None:

@@ -41,7 +41,9 @@ CACHE_SIZE = 1024
 TEST_METHOD = re.compile(r"^[ \t]+def test\w*\(", re.MULTILINE)
 RUNNER_FILE = "_toolgym_run_tests.py"
 # Run in the code sandbox as `python _toolgym_run_tests.py TOKEN MODULE`. The token leaves
-# argv before the code under test is imported. After the run the framework is compared
+# `sys.argv` and `sys.orig_argv` (the interpreter's own copy, which code could read to print
+# a verdict of its own) before the code under test is imported (the sandbox denies reading
+# /proc/self/cmdline). After the run the framework is compared
 # with a snapshot taken before it (unittest's classes, builtins) and every test that ran
 # must still be a function of the test module: patching either is a failed run.
 RUNNER = """\
@@ -84,6 +86,7 @@ def _tests(suite):
 def _main():
     token, module = sys.argv[1], sys.argv[2]
     del sys.argv[1:]
+    sys.orig_argv = [arg for arg in getattr(sys, "orig_argv", ()) if arg != token]
     before = _snapshot()
     loader = unittest.TestLoader()
     suite = loader.loadTestsFromName(module)
