@@ -15,11 +15,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from core.records import Execution, Message, Trajectory
+from core.records import Message, Trajectory
 from envs.base import ToolEnv
 from rewards.spec import RewardFn
 from rewards.tags import tagged_answer
-from rewards.tool_use import call_efficiency, tool_execution, tool_format, works_from
+from rewards.tool_use import calculator_work, call_efficiency, tool_execution, tool_format
 from scenarios.math import MathScenario, generate
 from scenarios.schema import Scenario
 from tools import standard
@@ -51,16 +51,13 @@ def answer_format(trajectory: Trajectory, scenario: Any) -> float:
 
 def computed_with_calculator(trajectory: Trajectory, scenario: Any) -> bool:
     """A calculator call did the problem's arithmetic: an expression of two or more of the
-    question's own numbers whose result is the answer (within the tolerance, plus the
-    rounding a "3 decimal places" answer allows)."""
-    for call in trajectory.tool_calls:
-        if call.name != "calculator" or call.execution != Execution.OK or call.result is None:
-            continue
-        if not works_from(str((call.arguments or {}).get("expression", "")), scenario.question):
-            continue
-        if abs(float(call.result) - scenario.answer) <= scenario.tolerance + ROUNDING:
-            return True
-    return False
+    question's own numbers (or of what earlier such calls returned: the problem in steps)
+    whose result is the answer (within the tolerance, plus the rounding a "3 decimal
+    places" answer allows)."""
+    return any(
+        abs(float(call.result) - scenario.answer) <= scenario.tolerance + ROUNDING
+        for call in calculator_work(trajectory.tool_calls, scenario.question)
+    )
 
 
 def tool_credit(component: RewardFn) -> RewardFn:

@@ -13,9 +13,8 @@ named components (each at most 1.0, so an env's maximum is the sum of its positi
   same message, is luck, not the role's job); lookup: looked up and reported the facts;
   equation: a right expression of the question's own numbers (`⇒ 5`, the answer worked
   out in the head, is none); calculator: used the calculator on the question's numbers
-  and reported its value (the numbers after the report's last `=`: "8 + 2 - 5 = 6"
-  reports 6, not 5);
-  coordinator: the right `<answer>`).
+  (in steps too: `8 + 2`, then `10 - 5`) and reported its value (the numbers after the
+  report's last `=`: "8 + 2 - 5 = 6" reports 6, not 5); coordinator: the right `<answer>`).
 * `wrong_final_response`: 1 when the final response is wrong ("Didn't get order info" when
   it was handed over, "Refunded." with no refund or after an error report, a missing fact),
   else 0. Weighted −1: it is a penalty.
@@ -39,7 +38,7 @@ from typing import Any
 
 from core.records import Execution, Trajectory
 from rewards.tags import tagged_answer
-from rewards.tool_use import works_from
+from rewards.tool_use import calculator_work, works_from
 from tools.standard import evaluate_arithmetic
 
 ERROR_WORD = re.compile(r"\berror\b", re.IGNORECASE)
@@ -346,12 +345,7 @@ def _math_role_did_its_job(trajectory: Trajectory, scenario: Any) -> bool:
     if role == "equation":
         return equation is not None and equation_of(equation["message"], scenario)
     if role == "calculator":  # it computed the problem's arithmetic, not an answer it knew
-        used = [
-            c
-            for c in calls_by(trajectory, "calculator", "calculator")
-            if c.execution == Execution.OK
-            and works_from(str((c.arguments or {}).get("expression", "")), scenario.question)
-        ]
+        used = calculator_work(calls_by(trajectory, "calculator", "calculator"), scenario.question)
         values = {float(c.result) for c in used}  # the calculator's answers are numbers
         return result is not None and bool(values & reported_values(result["message"]))
     return result is not None and final_value(trajectory) == scenario.answer

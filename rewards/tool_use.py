@@ -10,12 +10,14 @@
   to learn) − 0.25 per call beyond `call_budget`, floored at −1. Calls that hit an injected
   fault are free (retrying an outage is right) and are not counted against the budget.
 * `works_from(expression, problem)`: the expression computes from the problem's own
-  numbers (for envs that pay for using a calculator on the problem, not beside it).
+  numbers (for envs that pay for using a calculator on the problem, not beside it);
+  `calculator_work(calls, problem)`: the calculator calls that do, in steps too.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from core.records import Execution, ToolCallRecord, Trajectory
@@ -89,9 +91,25 @@ def call_efficiency(trajectory: Trajectory, call_budget: int) -> float:
     return max(-1.0, 1.0 - call_penalty(trajectory, call_budget))
 
 
-def works_from(expression: str, text: str) -> bool:
-    """`expression` does arithmetic on the numbers of `text` (a problem): two or more
-    operands, each a number of `text`. An answer worked out elsewhere and echoed (`5`,
-    `5 + 0`) or arithmetic of something else (`1 + 1`) does not."""
+def works_from(expression: str, text: str, derived: Iterable[float] = ()) -> bool:
+    """`expression` does arithmetic on the numbers of `text` (a problem) or on `derived`
+    ones (results already computed from them): two or more operands, each one of those
+    numbers by value (`8.0` is `8`, any order). An answer worked out elsewhere and echoed
+    (`5`, `5 + 0`) or arithmetic of something else (`1 + 1`) does not."""
     operands = OPERAND.findall(expression)
-    return len(operands) >= 2 and set(operands) <= set(OPERAND.findall(text))
+    given = {float(n) for n in OPERAND.findall(text)} | set(derived)
+    return len(operands) >= 2 and {float(n) for n in operands} <= given
+
+
+def calculator_work(calls: Iterable[ToolCallRecord], text: str) -> list[ToolCallRecord]:
+    """The answered `calculator` calls that compute from `text`'s numbers, in steps too:
+    a call may use what an earlier such call returned (`8 + 2`, then `10 - 5`)."""
+    derived: set[float] = set()
+    work = []
+    for call in calls:
+        if call.name != "calculator" or call.execution != Execution.OK or call.result is None:
+            continue
+        if works_from(str((call.arguments or {}).get("expression")), text, derived):
+            work.append(call)
+            derived.add(abs(float(call.result)))  # operands are read without their sign
+    return work

@@ -122,3 +122,35 @@ def test_a_calculator_learner_that_echoes_a_known_answer_fails_its_role() -> Non
     assert trajectory.reward_components["role_execution"] == 0.0
     assert trajectory.reward_components["handoff_info"] == 1.0
     assert trajectory.reward == 1.0 and not trajectory.success
+
+
+def calculator_call(expression: str) -> str:
+    call = {"name": "calculator", "arguments": {"expression": expression}}
+    return f"<tool_call>{json.dumps(call)}</tool_call>"
+
+
+def test_an_equation_of_the_questions_numbers_in_another_form_is_an_equation() -> None:
+    """ "⇒ 8.0 + 2 - 5" is the problem's equation (8.0 is 8): its operands were compared as
+    text, so it scored −1 as "⇒ 5" did. Now the expert's 2.0: handoff_info 1, role 1."""
+    env = envs.make_raw(ENV, split="cases", role="equation")
+    ask = handoff_to("calculator", "Start with 8. Buys 2, sells 5 ⇒ 8.0 + 2 - 5")
+    trajectory = play_case_by_hand(env, "seed_carly_apples", [ask])
+    assert trajectory.reward_components == {
+        "handoff_info": 1.0, "role_execution": 1.0, "wrong_final_response": 0.0,
+        "wasted_calls": 0.0,
+    }  # fmt: skip
+    assert trajectory.reward == 2.0 and trajectory.success
+
+
+@pytest.mark.parametrize("one_turn", [False, True])
+def test_a_calculator_learner_that_computes_in_steps_does_its_role(one_turn: bool) -> None:
+    """calculator("8 + 2") = 10, then calculator("10 - 5") = 5, reporting "8 + 2 - 5 = 5":
+    the second step's 10 is no number of the question, so role_execution was 0 (total
+    1.0). It is the first step's result: role 1, total 2.0 and success."""
+    env = envs.make_raw(ENV, split="cases", role="calculator")
+    first, second = calculator_call("8 + 2"), calculator_call("10 - 5")
+    steps = [first + second] if one_turn else [first, second]
+    report = handoff_to("coordinator", "8 + 2 - 5 = 5")
+    trajectory = play_case_by_hand(env, "seed_carly_apples", [*steps, report])
+    assert trajectory.reward_components["role_execution"] == 1.0
+    assert trajectory.reward == 2.0 and trajectory.success

@@ -78,3 +78,35 @@ def test_a_bad_call_is_still_penalised_when_nothing_was_computed() -> None:
     played = play(WORD, bad, "<answer>5</answer>")
     # tool_execution -2 (error), tool_format -1 (invalid), efficiency 1 (one call)
     assert played.reward == 1 + 0.5 - 0.5 - 0.25 + 0.25
+
+
+@pytest.mark.parametrize(
+    ("scenario", "call", "answer"),
+    [
+        (WORD, calculator("2 + 8 - 5"), "5"),  # the question's numbers in another order
+        (WORD, calculator("8.0 + 2 - 5"), "5"),  # in another form: 8.0 is 8
+        (DIVISION, calculator("23.0 / 13"), "1.769"),  # a float to force true division
+    ],
+)
+def test_the_problems_arithmetic_in_another_order_or_form_is_computed(
+    scenario: MathScenario, call: str, answer: str
+) -> None:
+    """`8.0 + 2 - 5` compared its operands as text: '8.0' is not '8', so the calculator's
+    work scored 1.75, as mental math. Compared as values it is the expert's 2.25."""
+    played = play(scenario, call, f"<answer>{answer}</answer>")
+    assert played.reward == 2.25
+
+
+def test_the_problem_done_in_steps_is_computed_with_the_calculator() -> None:
+    """8 + 2 = 10, then 10 - 5 = 5: the second step's 10 is no number of the question, so
+    the tool credit was capped and the episode scored 1 + 0.5 + 0 + 0 + 0.25 × 0.75
+    = 1.6875, below mental math's 1.75. A step may use an earlier step's result:
+    1 + 0.5 + 0.25 + 0.25 + 0.25 × 0.75 (one call over the budget of 1) = 2.1875."""
+    played = play(WORD, calculator("8 + 2"), calculator("10 - 5"), "<answer>5</answer>")
+    assert played.reward == 2.1875
+
+
+def test_a_step_that_is_not_the_answer_is_no_computed_answer() -> None:
+    """8 + 2 = 10, then 10 - 5 in the head: the calculator computed no answer (1.75)."""
+    played = play(WORD, calculator("8 + 2"), "<answer>5</answer>")
+    assert played.reward == 1.75

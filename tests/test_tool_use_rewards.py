@@ -13,6 +13,7 @@ import pytest
 
 from core.records import Execution, ToolCallRecord, Trajectory
 from rewards.tool_use import (
+    calculator_work,
     call_efficiency,
     call_key,
     call_penalty,
@@ -21,6 +22,7 @@ from rewards.tool_use import (
     repeats,
     tool_execution,
     tool_format,
+    works_from,
 )
 
 OK, WRONG, ERROR, FAULT = Execution.OK, Execution.WRONG, Execution.ERROR, Execution.FAULT
@@ -178,3 +180,77 @@ def test_efficiency_is_floored_at_minus_one() -> None:
     looping = episode(*[call("a", ERROR) for _ in range(6)])  # 5 failed repeats: 1 - 2.5
     assert call_efficiency(looping, call_budget=10) == -1.0
     assert call_efficiency(episode(*[call("a", ERROR) for _ in range(4)]), 10) == -0.5
+
+
+# ---- works_from / calculator_work: a calculator used on the problem, not beside it ------------
+PROBLEM = "Carly has 8 apples, buys 2, sells 5. How many now?"  # numbers 8, 2, 5
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "8 + 2 - 5",  # the problem's arithmetic
+        "2 + 8 - 5",  # in another order
+        "(8 + 2) - 5",
+        "8.0 + 2 - 5.00",  # in another form: the same values
+        "8 + 2",  # two operands are enough (one step of it)
+    ],
+)
+def test_an_expression_of_the_problems_numbers_works_from_it(expression: str) -> None:
+    assert works_from(expression, PROBLEM)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "5",  # the answer, echoed: one operand
+        "5 + 0",  # 0 is not a number of the problem
+        "1 + 1",  # arithmetic of something else
+        "8 + 2 - 5 + 10",  # 10 is not a number of the problem
+        "",
+    ],
+)
+def test_an_expression_of_other_numbers_does_not_work_from_the_problem(expression: str) -> None:
+    assert not works_from(expression, PROBLEM)
+
+
+def test_a_step_may_use_the_numbers_derived_before() -> None:
+    assert not works_from("10 - 5", PROBLEM)
+    assert works_from("10 - 5", PROBLEM, derived={10.0})
+    assert not works_from("10 - 5", PROBLEM, derived={5.0})
+
+
+def calc(
+    expression: str | None, result: str | None, execution: Execution = OK, name: str = "calculator"
+) -> ToolCallRecord:
+    arguments = None if expression is None else {"expression": expression}
+    return ToolCallRecord(
+        turn=0, index=0, call_id="c", raw="{}", name=name, arguments=arguments, valid=True,
+        execution=execution, result=result,
+    )  # fmt: skip
+
+
+def test_calculator_work_follows_the_problem_in_steps() -> None:
+    """8 + 2 = 10, then 10 - 5 = 5: the second call computes from the first one's result."""
+    steps = [calc("8 + 2", "10"), calc("10 - 5", "5")]
+    assert calculator_work(steps, PROBLEM) == steps
+
+
+def test_a_negative_step_is_used_without_its_sign() -> None:
+    """5 - 8 = -3, then 8 + -3 = 5: the operand reads 3, the magnitude of -3."""
+    steps = [calc("5 - 8", "-3"), calc("8 + -3", "5")]
+    assert calculator_work(steps, PROBLEM) == steps
+
+
+def test_calculator_work_leaves_out_calls_that_did_not_compute_the_problem() -> None:
+    junk = calc("1 + 9", "10")  # 10, but not from the problem's numbers
+    wrong = calc("8 + 2", "10", execution=WRONG)  # not answered
+    other = calc("8 + 2", "10", name="python")  # not the calculator
+    unanswered = calc("8 + 2", None)  # no result to build on
+    no_arguments = calc(None, "10")
+    whole = calc("8 + 2 - 5", "5")  # the problem's arithmetic, after the call left out
+    for before in (junk, wrong, other, unanswered, no_arguments):
+        assert calculator_work([before, calc("10 - 5", "5"), whole], PROBLEM) == [whole]
+    assert calculator_work([calc("2 + 5", "7"), calc("7 + 8", "15")], PROBLEM) == [
+        calc("2 + 5", "7"), calc("7 + 8", "15"),
+    ]  # fmt: skip
