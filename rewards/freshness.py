@@ -8,8 +8,9 @@
   if it only says it is not the latest, 0 if it presents the old figure as current. For
   a genuinely new attachment (`rag_new_document`): 1 if the answer gives the
   attachment's period and figure without calling it outdated, else 0. A figure counts as
-  given only when the answer states no other percentage than the latest report's and the
-  attachment's: listing every plausible figure ("one of: -30.0% ... 30.0%") gives none.
+  given only when the answer states no other percentage than the latest report's, the
+  attachment's and those of the documents the agent read: listing every plausible figure
+  ("one of: -30.0% ... 30.0%") gives none.
 
 `violations` lists the broken rules: `trusted_stale_attachment`, `new_document_called_stale`,
 `date_not_checked`.
@@ -17,7 +18,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
@@ -56,14 +56,15 @@ def stated_percents(answer: str) -> list[float]:
     return [float(figure) for figure in PERCENT.findall(answer)]
 
 
-def only_known_figures(answer: str, scenario: Any) -> bool:
-    """No percentage in the answer but the latest report's and the attachment's (either
-    sign, for "declined 0.6%"): an answer listing many figures gives none of them."""
-    known = (scenario.latest_growth_pct, scenario.attachment.growth_pct)
-    return all(
-        any(math.isclose(abs(value), abs(figure), abs_tol=1e-9) for figure in known)
-        for value in stated_percents(answer)
-    )
+def only_known_figures(answer: str, trajectory: Trajectory, scenario: Any) -> bool:
+    """No percentage in the answer but the latest report's, the attachment's and those of
+    the documents the agent read (tool results: "up from -1.2% in Q3 2025"), either sign
+    (for "declined 0.6%"): an answer listing figures it never saw gives none of them."""
+    known = {scenario.latest_growth_pct, scenario.attachment.growth_pct}
+    for call in trajectory.tool_calls:  # a result is what a tool returned (errors have none)
+        if call.result is not None:
+            known.update(stated_percents(call.result))
+    return {abs(value) for value in stated_percents(answer)} <= {abs(f) for f in known}
 
 
 def says_percent(answer: str, figure: str) -> bool:
@@ -93,7 +94,7 @@ def correct(trajectory: Trajectory, scenario: Any) -> float:
     flagged = flags_stale(answer)
     latest = gives_figure(
         answer, scenario.latest_period, scenario.latest_growth_pct
-    ) and only_known_figures(answer, scenario)
+    ) and only_known_figures(answer, trajectory, scenario)
     if scenario.stale:
         return 1.0 if flagged and latest else 0.5 if flagged else 0.0
     return float(latest and not flagged)

@@ -126,6 +126,36 @@ def test_the_attachments_old_figure_may_be_named_beside_the_latest() -> None:
     assert scores(play("old-q1-report", DATE, answer)) == (1.0, 1.0, [])
 
 
+def read(doc_id: str) -> str:
+    return CALL.format(name="read_document", args=f'{{"doc_id": "{doc_id}"}}')
+
+
+# the latest figure beside one the agent read in the index: Acme Corp's Q3 2025, -1.2%
+TREND = "Not the latest: Q4 2025 revenue grew 7.4%, up from -1.2% in Q3 2025."
+
+
+def test_a_figure_read_in_a_document_may_be_named_beside_the_latest() -> None:
+    """Reading the Q3 and Q4 2025 reports and giving the trend scored correct 0.5 (no
+    success): -1.2% was neither the latest's nor the attachment's figure. It is a figure
+    the agent read, not a guess: correct 1."""
+    played = play("old-q1-report", DATE, SEARCH, read("acme-corp-q3-2025"), TREND)
+    assert scores(played) == (1.0, 1.0, [])
+    assert played.success
+
+
+@pytest.mark.parametrize(
+    "looked_up",
+    [
+        (),  # nothing read: -1.2% is a guess
+        (SEARCH,),  # the search's snippets give no figures
+        (read("acme-corp-q2-2025"),),  # Q2 2025 is 12.3%: another figure than -1.2%
+        (read("acme-corp-q3-2026"),),  # no such report: an error, nothing read
+    ],
+)
+def test_a_figure_no_tool_returned_is_still_another_figure(looked_up: tuple[str, ...]) -> None:
+    assert scores(play("old-q1-report", DATE, *looked_up, TREND)) == (1.0, 0.5, [])
+
+
 # ---- a new attachment ---------------------------------------------------------------------------
 def test_using_a_new_attachment_as_it_is_scores_full() -> None:
     played = play("new-trading-update", DATE, "Q1 2026 trading update: revenue grew 9.1%.")
