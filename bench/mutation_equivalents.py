@@ -145,6 +145,11 @@ EQUIVALENT: dict[str, str] = {
     },
     "rewards.handoff.x__acted_on_error__mutmut_19": "a report's recipient never plays in the "
     "reporter's turn (a turn is one role's, and no role reports to itself): > and >= agree",
+    "rewards.handoff.x__refunded_after_the_report__mutmut_4": "the first handoff is the "
+    "acting role's request (only it starts) and it plays no turn until the lookup answers: a "
+    "refund after one is after the other",
+    "rewards.handoff.x__refunded_after_the_report__mutmut_13": "an issue_refund that runs is "
+    "the acting role's (the lookup lacks the tool), never in the lookup's turn: > and >= agree",
     "evals.audit.x_play__mutmut_22": "each episode is handed its own scenario: the env's "
     "split (the scenario list it loads) is never read by an audit",
     "evals.audit.x_players__mutmut_43": "the default only ever goes through bool(): "
