@@ -86,6 +86,7 @@ TESTS: dict[str, list[str]] = {
     ],
     "evals/audit.py": ["tests/test_audit.py", "tests/test_audit_values.py"],
     "rewards/tags.py": ["tests/test_tags.py"],
+    "tools/standard.py": ["tests/test_calculator.py", "tests/test_tool_calling.py"],
 }
 
 # the packages mutmut copies into mutants/ (everything the tests import or read)

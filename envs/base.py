@@ -258,6 +258,7 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
             epoch=epoch,
             messages=opening,
             tools=tools,
+            turns=0,
         )
         return EpisodeStart(
             messages=[_copy_message(m) for m in self._chat],
@@ -272,8 +273,8 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
         trajectory, sandbox = self.trajectory, self.sandbox
         if trajectory is None or sandbox is None or trajectory.done:
             raise gym.error.ResetNeeded("call reset() before step(), and after an episode ends")
-        trajectory.turns += 1
-        turn = trajectory.turns
+        turn = trajectory.turns + 1
+        trajectory.__dict__["turns"] = turn  # set at begin; pydantic's __setattr__ is slow
         action = self._bounded(action)
         parsed = parse_action(action)
         self._append(_assistant_message(action, parsed, self.agent))
@@ -400,20 +401,20 @@ class ToolEnv(gym.Env[list[dict[str, Any]], str]):
             records.append(
                 fast_record(
                     ToolCallRecord,
-                    dict(
-                        turn=turn,
-                        index=index,
-                        call_id=call_id,
-                        raw=call.raw,
-                        name=call.name,
-                        arguments=outcome.arguments,
-                        valid=outcome.valid,
-                        error_kind=outcome.error_kind,
-                        error=outcome.text if outcome.error_kind else None,
-                        result=None if outcome.error_kind else outcome.text,
-                        execution=outcome.execution,
-                        agent=self.agent,
-                    ),
+                    {
+                        "turn": turn,
+                        "index": index,
+                        "call_id": call_id,
+                        "raw": call.raw,
+                        "name": call.name,
+                        "arguments": outcome.arguments,
+                        "valid": outcome.valid,
+                        "error_kind": outcome.error_kind,
+                        "error": outcome.text if outcome.error_kind else None,
+                        "result": None if outcome.error_kind else outcome.text,
+                        "execution": outcome.execution,
+                        "agent": self.agent,
+                    },
                 )
             )
             self._append(

@@ -159,8 +159,7 @@ class PydanticArguments:
             return describe_validation_error(tool_name, self.parameter_names, exc)
         except Exception as exc:  # hostile input (recursion, ...): still the agent's call
             return unchecked_error(tool_name, exc)
-        values = model.__dict__
-        return {param: values[field] for field, param in self.fields}
+        return dict(zip(self.parameter_names, model.__dict__.values(), strict=True))
 
     def _as_json(self, arguments: dict[str, Any], python_error: ValidationError) -> BaseModel:
         try:
